@@ -1,0 +1,335 @@
+/* `flexchain crypto ...`: key material for a cluster.
+ *
+ * `crypto generate` plays the part of Fabric's cryptogen: from the cluster
+ * YAML it makes one CA per organisation and a certificate and key for every
+ * node and one client per organisation, in the layout of fc_crypto.h
+ * ("IDENTITY LAYOUT ON DISK"), so that daemons find them with
+ * fc_identity_paths(). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "fc_config.h"
+#include "fc_crypto.h"
+#include "fc_err.h"
+#include "fc_mem.h"
+
+#define WHERE "crypto generate"
+
+static const char generate_usage[] =
+    "Usage: flexchain crypto generate --config FILE [--out DIR] [--force] [--days N]\n"
+    "\n"
+    "Creates the X.509 identities of a cluster: for every organisation of the\n"
+    "configuration a CA, a certificate and private key for each of its orderers,\n"
+    "storage replicas, memory nodes and compute servers, and one client identity.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  cluster configuration (YAML)\n"
+    "  -o, --out DIR      where to write (default: the configuration's crypto_dir)\n"
+    "  -f, --force        overwrite existing material (all of it is regenerated)\n"
+    "  -d, --days N       validity of every certificate in days (default 3650)\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Layout under DIR (directories 0700, keys 0600):\n"
+    "  <org>/ca/ca.crt, ca.key\n"
+    "  <org>/<role>/<id>/cert.pem, key.pem     role: orderer, storage, memory, compute\n"
+    "  <org>/client/client.<org>/cert.pem, key.pem\n";
+
+/* One identity to write: role NULL is the organisation's CA. */
+struct item {
+	size_t org;
+	const char *role;
+	const char *id;
+	const char *host;
+	char dir[PATH_MAX];
+	char cert[PATH_MAX];
+	char key[PATH_MAX];
+};
+
+struct plan {
+	struct item *items;
+	size_t n;
+	char (*client_ids)[FC_CONFIG_NAME_MAX + 16];
+};
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int mkdir_p(const char *path, char *errmsg)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof buf)
+		return fc_errf(errmsg, FC_EINVAL, "bad directory '%s'", path);
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return fc_errf(errmsg, fc_err_from_errno(errno), "mkdir %s: %s", buf,
+				       strerror(errno));
+		struct stat st;
+		if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+			return fc_errf(errmsg, FC_EIO, "%s is not a directory", buf);
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	return FC_OK;
+}
+
+static int build_plan(const struct fc_config *cfg, const char *out, struct plan *pl, char *errmsg)
+{
+	int rc = FC_OK;
+	size_t cap = cfg->n_nodes + 2 * cfg->n_orgs;
+
+	pl->items = fc_calloc(cap, sizeof *pl->items);
+	pl->client_ids = fc_calloc(cfg->n_orgs ? cfg->n_orgs : 1, sizeof *pl->client_ids);
+	if (!pl->items || !pl->client_ids)
+		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
+	for (size_t o = 0; o < cfg->n_orgs; o++) {
+		const char *org = cfg->orgs[o].name;
+		/* The CA first: the org's other items are issued by it. */
+		struct item *it = &pl->items[pl->n++];
+		it->org = o;
+		for (size_t i = 0; i < cfg->n_nodes; i++) {
+			const struct fc_config_node *n = &cfg->nodes[i];
+			if (n->org_index != o)
+				continue;
+			it = &pl->items[pl->n++];
+			it->org = o;
+			it->role = fc_config_node_kind_name(n->kind);
+			it->id = n->id;
+			it->host = n->host;
+		}
+		rc =
+		    fc_identity_client_id(org, pl->client_ids[o], sizeof pl->client_ids[o], errmsg);
+		if (rc != FC_OK)
+			return rc;
+		it = &pl->items[pl->n++];
+		it->org = o;
+		it->role = FC_IDENTITY_ROLE_CLIENT;
+		it->id = pl->client_ids[o];
+	}
+	for (size_t i = 0; i < pl->n; i++) {
+		struct item *it = &pl->items[i];
+		rc = fc_identity_paths(out, cfg->orgs[it->org].name, it->role, it->id, it->dir,
+				       it->cert, it->key, PATH_MAX, errmsg);
+		if (rc != FC_OK)
+			return rc;
+	}
+	return FC_OK;
+}
+
+static void free_plan(struct plan *pl)
+{
+	fc_free(pl->items);
+	fc_free(pl->client_ids);
+}
+
+/* Returns the first file of the plan that exists, or NULL. Counts them. */
+static const char *existing(const struct plan *pl, size_t *count)
+{
+	const char *first = NULL;
+	struct stat st;
+
+	*count = 0;
+	for (size_t i = 0; i < pl->n; i++) {
+		const char *paths[2] = {pl->items[i].cert, pl->items[i].key};
+		for (int j = 0; j < 2; j++) {
+			if (lstat(paths[j], &st) == 0) {
+				if (!first)
+					first = paths[j];
+				(*count)++;
+			}
+		}
+	}
+	return first;
+}
+
+static int write_pair(const fc_cert *cert, const fc_key *key, const struct item *it, unsigned flags,
+		      char *errmsg)
+{
+	int rc = mkdir_p(it->dir, errmsg);
+	if (rc == FC_OK)
+		rc = fc_crypto_key_save_pem(key, it->key, flags, errmsg);
+	if (rc == FC_OK)
+		rc = fc_crypto_cert_save_pem(cert, it->cert, flags, errmsg);
+	return rc;
+}
+
+static int generate(const struct fc_config *cfg, const struct plan *pl, unsigned days,
+		    unsigned flags, char *errmsg)
+{
+	int rc = FC_OK;
+	fc_key *ca_key = NULL;
+	fc_cert *ca = NULL;
+	size_t n_ids = 0;
+
+	for (size_t i = 0; i < pl->n && rc == FC_OK; i++) {
+		const struct item *it = &pl->items[i];
+		const char *org = cfg->orgs[it->org].name;
+		fc_key *key = NULL;
+		fc_cert *cert = NULL;
+
+		if (!it->role) {
+			fc_crypto_key_free(ca_key);
+			fc_crypto_cert_free(ca);
+			ca_key = NULL;
+			ca = NULL;
+			rc = fc_crypto_ca_create(org, days, &ca_key, &ca, errmsg);
+			if (rc == FC_OK)
+				rc = write_pair(ca, ca_key, it, flags, errmsg);
+			if (rc == FC_OK)
+				printf("%-6s %-9s %-16s %s\n", org, "ca", fc_crypto_cert_cn(ca),
+				       it->dir);
+			continue;
+		}
+		const char *hosts[1] = {it->host};
+		struct fc_crypto_issue_opts o = {
+		    .org = org,
+		    .cn = it->id,
+		    .ou = it->role,
+		    .hosts = hosts,
+		    .n_hosts = it->host && *it->host ? 1 : 0,
+		    .validity_days = days,
+		};
+		rc = fc_crypto_key_generate(&key, errmsg);
+		if (rc == FC_OK)
+			rc = fc_crypto_cert_issue(ca, ca_key, key, &o, &cert, errmsg);
+		if (rc == FC_OK)
+			rc = write_pair(cert, key, it, flags, errmsg);
+		if (rc == FC_OK) {
+			printf("%-6s %-9s %-16s %s\n", org, it->role, it->id, it->dir);
+			n_ids++;
+		}
+		fc_crypto_cert_free(cert);
+		fc_crypto_key_free(key);
+	}
+	fc_crypto_key_free(ca_key);
+	fc_crypto_cert_free(ca);
+	if (rc == FC_OK)
+		printf("wrote %zu CA%s and %zu identit%s\n", cfg->n_orgs,
+		       cfg->n_orgs == 1 ? "" : "s", n_ids, n_ids == 1 ? "y" : "ies");
+	return rc;
+}
+
+static int cmd_generate(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},	      {"days", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	const char *out = NULL;
+	int force = 0;
+	unsigned long days = 0;
+	int c;
+	int ret = FC_CLI_OK;
+	char errmsg[FC_ERRMSG_LEN] = "";
+	struct fc_config *cfg = NULL;
+	struct plan pl = {0};
+	char abs_out[PATH_MAX];
+
+	optind = 0; /* glibc: full re-initialisation for this argv */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:o:fd:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'd': {
+			char *end = NULL;
+			errno = 0;
+			days = strtoul(optarg, &end, 10);
+			if (errno || !end || *end || optarg[0] == '-' || days < 1 || days > 36500)
+				return fc_cli_usage_error(WHERE,
+							  "--days '%s' is not a number of "
+							  "days in 1..36500",
+							  optarg);
+			break;
+		}
+		case 'h':
+			fputs(generate_usage, stdout);
+			return FC_CLI_OK;
+		case ':':
+			return fc_cli_usage_error(WHERE, "option '%s' needs a value",
+						  argv[optind - 1]);
+		default:
+			if (optopt)
+				return fc_cli_usage_error(WHERE, "unknown option '-%c'", optopt);
+			return fc_cli_usage_error(WHERE, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return fc_cli_usage_error(WHERE, "unexpected argument '%s'", argv[optind]);
+	if (!config_path)
+		return fc_cli_usage_error(WHERE, "--config FILE is required");
+
+	if (fc_config_load(config_path, &cfg, errmsg) != FC_OK)
+		return fc_cli_fail(WHERE, "%s", errmsg);
+	if (!out)
+		out = cfg->crypto_dir;
+	if (strlen(out) >= sizeof abs_out - 256) {
+		ret = fc_cli_fail(WHERE, "output directory path is too long");
+		goto free_cfg;
+	}
+	/* Strip trailing slashes so that printed paths look right. */
+	snprintf(abs_out, sizeof abs_out, "%s", out);
+	for (size_t l = strlen(abs_out); l > 1 && abs_out[l - 1] == '/'; l--)
+		abs_out[l - 1] = '\0';
+
+	if (build_plan(cfg, abs_out, &pl, errmsg) != FC_OK) {
+		ret = fc_cli_fail(WHERE, "%s", errmsg);
+		goto free_plan;
+	}
+	if (!force) {
+		size_t n = 0;
+		const char *first = existing(&pl, &n);
+		if (first) {
+			ret = fc_cli_fail(WHERE,
+					  "refusing to overwrite existing crypto material in "
+					  "%s (%zu file%s, e.g. %s); use --force to regenerate it",
+					  abs_out, n, n == 1 ? "" : "s", first);
+			goto free_plan;
+		}
+	}
+	if (mkdir_p(abs_out, errmsg) != FC_OK) {
+		ret = fc_cli_fail(WHERE, "%s", errmsg);
+		goto free_plan;
+	}
+	if (generate(cfg, &pl, (unsigned)days, force ? FC_CRYPTO_OVERWRITE : 0, errmsg) != FC_OK) {
+		ret = fc_cli_fail(WHERE, "%s", errmsg);
+		goto free_plan;
+	}
+	printf("crypto material for cluster '%s' is in %s\n", cfg->name, abs_out);
+free_plan:
+	free_plan(&pl);
+free_cfg:
+	fc_config_free(cfg);
+	return ret;
+}
+
+static const struct fc_cli_cmd crypto_cmds[] = {
+    {"generate", "create CAs, node and client certificates for a cluster", cmd_generate},
+};
+
+const struct fc_cli_group fc_cli_group_crypto = {
+    .name = "crypto",
+    .summary = "Key material: certificates and keys of a cluster",
+    .cmds = crypto_cmds,
+    .n_cmds = sizeof crypto_cmds / sizeof crypto_cmds[0],
+};
