@@ -2,8 +2,9 @@
  * backend.
  *
  *   test_transport                    tcp on 127.0.0.1; rdma too when a
- *                                     device is usable, reported SKIPPED
- *                                     otherwise
+ *                                     device is usable (on the first IPv4
+ *                                     address bound to it), reported
+ *                                     SKIPPED otherwise
  *   FC_TRANSPORT_BACKEND=rdma FC_TRANSPORT_HOST=192.0.2.1 test_transport
  *                                     only rdma; an unusable device FAILS
  *                                     (this is what tests/rxe runs in a VM)
@@ -17,7 +18,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -32,6 +36,8 @@
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_transport.h"
+
+#include <rdma/rdma_cma.h>
 
 extern char **environ;
 
@@ -879,6 +885,42 @@ static int serve_main(int argc, char **argv)
 	return 0;
 }
 
+/* An IPv4 address that rdma_cm can bind to an RDMA device, so that the
+ * default run finds e.g. an rxe or RoCE netdev's address by itself. */
+static int find_rdma_addr(char *out, size_t len)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	struct rdma_event_channel *ch = rdma_create_event_channel();
+	int found = 0;
+
+	if (!ch || getifaddrs(&ifs) != 0)
+		goto out;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		struct rdma_cm_id *id = NULL;
+		struct sockaddr_in sin;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		memcpy(&sin, i->ifa_addr, sizeof sin);
+		if ((ntohl(sin.sin_addr.s_addr) >> 24) == 127)
+			continue; /* rdma_cm to 127.x fails even with rxe on lo */
+		sin.sin_port = 0;
+		if (rdma_create_id(ch, &id, NULL, RDMA_PS_TCP) != 0)
+			continue;
+		if (rdma_bind_addr(id, (struct sockaddr *)&sin) == 0 && id->verbs) {
+			inet_ntop(AF_INET, &sin.sin_addr, out, (socklen_t)len);
+			found = 1;
+		}
+		rdma_destroy_id(id);
+	}
+out:
+	if (ifs)
+		freeifaddrs(ifs);
+	if (ch)
+		rdma_destroy_event_channel(ch);
+	return found;
+}
+
 int main(int argc, char **argv)
 {
 	static struct backend tcp_b = {.kind = FC_TRANSPORT_TCP, .host = "127.0.0.1"};
@@ -914,6 +956,17 @@ int main(int argc, char **argv)
 	}
 	tcp_b.usable = 1;
 	rdma_b.usable = fc_transport_rdma_probe(rdma_b.why) == FC_OK;
+	if (rdma_b.usable && !g_host_override) {
+		static char addr[INET_ADDRSTRLEN];
+		if (find_rdma_addr(addr, sizeof addr)) {
+			rdma_b.host = addr;
+		} else {
+			rdma_b.usable = 0;
+			snprintf(rdma_b.why, sizeof rdma_b.why,
+				 "a device is present but no IPv4 address binds to it; set "
+				 "FC_TRANSPORT_HOST");
+		}
+	}
 	rdma_b.required = g_only == FC_TRANSPORT_RDMA;
 
 	const struct CMUnitTest contract[] = {
