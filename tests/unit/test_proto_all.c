@@ -237,8 +237,10 @@ static void test_every_message_type_round_trips(void **state)
 	for (size_t i = 0; i < n; i++) {
 		ProtobufCMessage *m = make_message(all[i], 0);
 		unsigned seen = round_trip(m);
-		if (all[i]->n_fields)
-			assert_true(seen >= all[i]->n_fields);
+		unsigned plain = 0;
+		for (unsigned k = 0; k < all[i]->n_fields; k++)
+			plain += !in_oneof(&all[i]->fields[k]);
+		assert_true(seen >= plain);
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
 }
