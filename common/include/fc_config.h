@@ -82,15 +82,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fc_transport.h"
+
 struct fc_policy; /* fc_policy.h */
 
 #define FC_CONFIG_NAME_MAX 64 /* max length of org names and node ids */
 
-enum fc_transport_kind {
-	FC_TRANSPORT_AUTO = 0, /* rdma when a device is present, else tcp */
-	FC_TRANSPORT_RDMA,
-	FC_TRANSPORT_TCP,
-};
+/* `transport:` is an enum fc_transport_kind of fc_transport.h (one
+ * definition, so a loaded value can go straight to fc_transport_open). */
 
 enum fc_node_kind {
 	FC_NODE_ORDERER = 0,

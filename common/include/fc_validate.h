@@ -7,8 +7,9 @@
  * what lets a majority of verdicts agree.
  *
  * V1, per transaction, independent of every other transaction:
- *   TX_BAD_PAYLOAD      structure invalid (fc_wire_check_envelope), or the
- *                       tx id is not the one its nonce and creator give
+ *   TX_BAD_PAYLOAD      structure invalid (fc_wire_check_envelope), the
+ *                       tx id is not the one its nonce and creator give, or
+ *                       a config transaction carries reads or writes
  *   TX_DUPLICATE_TXID   an earlier transaction of this block, or of the
  *                       ledger (state ops), has the same tx id
  *   TX_BAD_SIGNATURE    the client certificate does not chain to a known
@@ -17,7 +18,9 @@
  *                       does not verify (a forged endorsement poisons the tx)
  *   TX_ENDORSEMENT_POLICY_FAILURE  the organisations of the valid
  *                       endorsements (endorser certificates with OU
- *                       "compute") do not satisfy the contract's policy
+ *                       "compute"; the first 64 distinct-or-not
+ *                       endorsements count, the rest are checked but
+ *                       ignored) do not satisfy the contract's policy
  * V2, in block order as fixed by the dependency graph: a V1-valid
  * transaction is TX_MVCC_READ_CONFLICT when a read's version differs from
  * the key's current version, i.e. the version written by the latest earlier
@@ -28,10 +31,13 @@
  * and read and write no state.
  *
  * Scheduling: with a thread pool and parallel = true, V1 runs on all the
- * pool's threads and V2 runs over the block's dependency graph (independent
+ * pool's threads and V2 runs over the dependency graph (independent
  * transactions at once, dependent ones after their predecessors). With
  * parallel = false (or no pool) both run in block order on the calling
- * thread. Both give identical results. V1 and V2 are separate calls so a
+ * thread. Both give identical results. The graph V2 follows is rebuilt from
+ * the envelopes (fc_depgraph.h); a block whose own graph differs is refused
+ * (FC_EMISMATCH) rather than trusted, since a missing edge would make
+ * parallel and sequential verdicts differ. V1 and V2 are separate calls so a
  * validator can run V1 of block h+1 while V2 waits for state through h.
  *
  * Threads: an fc_validate_job belongs to one caller; the opts and what they
@@ -53,7 +59,7 @@ struct fc_tpool;
 struct fc_validate_state_ops {
 	/* Committed versions of keys[0..n) as of the height before the block:
 	 * versions[i] = 0 when absent. Called once per block with every
-	 * distinct key the block reads. Returns FC_OK or an error that aborts
+	 * distinct key the block reads or writes. Returns FC_OK or an error that aborts
 	 * validation of the block (nothing is decided). */
 	int (*get_versions)(void *ud, const ProtobufCBinaryData *keys, size_t n,
 			    uint64_t *versions, char *errmsg);
@@ -77,9 +83,11 @@ struct fc_validate_opts {
 struct fc_validate_job;
 
 /* Runs V1 of block b (borrowed until the job is freed). On success *out is
- * a new job owned by the caller. Errors (FC_EINVAL for a block that fails
- * fc_wire_check_block's block-level checks, FC_ENOMEM, or what the state
- * ops returned) mean no statuses were decided. */
+ * a new job owned by the caller. Errors mean no statuses were decided:
+ * FC_EINVAL (NULL arguments, no header), FC_EPROTO (malformed graph),
+ * FC_EMISMATCH (graph does not match the envelopes), FC_ENOMEM or another
+ * failure while checking a transaction (never turned into a status), or
+ * what the state ops returned. */
 int fc_validate_v1(const struct fc_validate_opts *o, const Flexchain__Block *b,
 		   struct fc_validate_job **out, char *errmsg);
 

@@ -162,7 +162,8 @@ int fc_depgraph_build(Flexchain__Envelope *const *envs, size_t n,
 			rd[nrd] = (struct reader){tj, ks[s].readers};
 			ks[s].readers = (uint32_t)nrd++;
 		}
-		qsort(cur.v, cur.n, sizeof *cur.v, cmp_u32);
+		if (cur.n > 1) /* cur.v is NULL while empty */
+			qsort(cur.v, cur.n, sizeof *cur.v, cmp_u32);
 		for (size_t i = 0; i < cur.n; i++)
 			if ((i == 0 || cur.v[i] != cur.v[i - 1]) && vec_push(&all, cur.v[i]))
 				goto nomem;

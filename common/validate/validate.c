@@ -6,6 +6,7 @@
 
 #include "fc_canon.h"
 #include "fc_crypto.h"
+#include "fc_depgraph.h"
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_policy.h"
@@ -34,13 +35,18 @@ struct fc_validate_job {
 	struct slot *slots;
 	struct txref *refs;
 	uint32_t *refmem;
-	/* graph scheduling */
+	/* graph scheduling, over a graph built here from the envelopes: V2 is
+	 * only as right as its graph, so the block's copy is compared, never
+	 * trusted */
+	Flexchain__DependencyGraph *graph;
 	atomic_uint *pending; /* deps not yet done, per tx */
 	uint32_t **succ;      /* successors per tx */
 	uint32_t *n_succ;
 	uint32_t *succmem;
 	struct fc_tpool_group group;
 	int v2_done;
+	atomic_int v1_err;       /* first V1 error that is not a verdict */
+	atomic_size_t v1_err_tx; /* a transaction that hit it */
 };
 
 /* ---------------------------------------------------------------- V1 */
@@ -63,48 +69,74 @@ static int endorser_counts(const struct fc_validate_opts *o, const Flexchain__En
 	return rc;
 }
 
-/* V1 of one transaction, apart from duplicates (decided beforehand). */
-static uint8_t v1_one(const struct fc_validate_opts *o, const Flexchain__Envelope *env)
+/* Sorts the outcome of a check on the transaction's own data: FC_EVERIFY
+ * (and FC_EINVAL, an unencodable input) is a verdict on the transaction,
+ * anything else (out of memory, OpenSSL failing) is this validator's trouble
+ * and must abort the block rather than become a status that differs from
+ * the other validators'. */
+#define V1_VERDICT(rc) ((rc) == FC_EVERIFY || (rc) == FC_EINVAL)
+
+/* V1 of one transaction, apart from duplicates (decided beforehand): FC_OK
+ * with *out set, or an error that decides nothing. */
+static int v1_one(const struct fc_validate_opts *o, const Flexchain__Envelope *env, uint8_t *out)
 {
 	uint8_t digest[32];
 	char txid[FC_TXID_HEX_LEN + 1];
 	fc_cert *cert = NULL;
-	uint8_t st = FLEXCHAIN__TX_STATUS__TX_VALID;
+	int rc;
 
+	*out = FLEXCHAIN__TX_STATUS__TX_BAD_PAYLOAD;
 	if (fc_wire_check_envelope(env, NULL) != FC_OK)
-		return FLEXCHAIN__TX_STATUS__TX_BAD_PAYLOAD;
-	if (fc_canon_tx_id_of(env->proposal, txid) != FC_OK ||
-	    strcmp(txid, env->proposal->tx_id) != 0)
-		return FLEXCHAIN__TX_STATUS__TX_BAD_PAYLOAD;
+		return FC_OK;
+	rc = fc_canon_tx_id_of(env->proposal, txid);
+	if (rc != FC_OK)
+		return V1_VERDICT(rc) ? FC_OK : rc;
+	if (strcmp(txid, env->proposal->tx_id) != 0)
+		return FC_OK;
+	/* a config transaction changes configuration, never state */
+	if (env->type == FLEXCHAIN__TX_TYPE__TX_CONFIG && env->rwset &&
+	    (env->rwset->n_reads || env->rwset->n_writes))
+		return FC_OK;
 	/* client signature */
-	if (fc_crypto_castore_verify_der(o->castore, env->proposal->creator.data,
-					 env->proposal->creator.len, &cert, NULL, NULL) != FC_OK)
-		return FLEXCHAIN__TX_STATUS__TX_BAD_SIGNATURE;
-	if (fc_hash_client_sig(env, digest) != FC_OK ||
-	    fc_crypto_verify_digest(cert, digest, env->client_signature.data,
-				    env->client_signature.len, NULL) != FC_OK)
-		st = FLEXCHAIN__TX_STATUS__TX_BAD_SIGNATURE;
+	*out = FLEXCHAIN__TX_STATUS__TX_BAD_SIGNATURE;
+	rc = fc_crypto_castore_verify_der(o->castore, env->proposal->creator.data,
+					  env->proposal->creator.len, &cert, NULL, NULL);
+	if (rc != FC_OK)
+		return V1_VERDICT(rc) ? FC_OK : rc;
+	rc = fc_hash_client_sig(env, digest);
+	if (rc == FC_OK)
+		rc = fc_crypto_verify_digest(cert, digest, env->client_signature.data,
+					     env->client_signature.len, NULL);
 	fc_crypto_cert_free(cert);
-	if (st != FLEXCHAIN__TX_STATUS__TX_VALID || env->type == FLEXCHAIN__TX_TYPE__TX_CONFIG)
-		return st;
+	if (rc != FC_OK)
+		return V1_VERDICT(rc) ? FC_OK : rc;
+	if (env->type == FLEXCHAIN__TX_TYPE__TX_CONFIG) {
+		*out = FLEXCHAIN__TX_STATUS__TX_VALID;
+		return FC_OK;
+	}
 
 	/* endorsements and policy */
-	if (fc_hash_endorsement_of(env, digest) != FC_OK)
-		return FLEXCHAIN__TX_STATUS__TX_BAD_PAYLOAD;
+	rc = fc_hash_endorsement_of(env, digest);
+	if (rc != FC_OK) {
+		*out = FLEXCHAIN__TX_STATUS__TX_BAD_PAYLOAD;
+		return V1_VERDICT(rc) ? FC_OK : rc;
+	}
 	const char *orgs[64];
 	size_t norgs = 0;
 	for (size_t i = 0; i < env->n_endorsements; i++) {
 		const char *org = NULL;
-		if (endorser_counts(o, env->endorsements[i], digest, &org) != FC_OK)
-			return FLEXCHAIN__TX_STATUS__TX_BAD_SIGNATURE;
+		rc = endorser_counts(o, env->endorsements[i], digest, &org);
+		if (rc != FC_OK)
+			return V1_VERDICT(rc) ? FC_OK : rc;
 		if (org && norgs < sizeof orgs / sizeof orgs[0])
 			orgs[norgs++] = org;
 	}
 	const struct fc_policy *pol =
 		o->state.policy_for ? o->state.policy_for(o->state.ud, env->proposal->contract) : NULL;
-	if (!pol || !fc_policy_satisfied(pol, orgs, norgs))
-		return FLEXCHAIN__TX_STATUS__TX_ENDORSEMENT_POLICY_FAILURE;
-	return FLEXCHAIN__TX_STATUS__TX_VALID;
+	*out = !pol || !fc_policy_satisfied(pol, orgs, norgs)
+		       ? FLEXCHAIN__TX_STATUS__TX_ENDORSEMENT_POLICY_FAILURE
+		       : FLEXCHAIN__TX_STATUS__TX_VALID;
+	return FC_OK;
 }
 
 struct v1_chunk {
@@ -114,9 +146,19 @@ struct v1_chunk {
 
 static void v1_range(struct fc_validate_job *job, size_t from, size_t to)
 {
-	for (size_t i = from; i < to; i++)
-		if (job->status[i] == FLEXCHAIN__TX_STATUS__TX_UNKNOWN)
-			job->status[i] = v1_one(job->o, job->b->envelopes[i]);
+	for (size_t i = from; i < to && !atomic_load(&job->v1_err); i++) {
+		if (job->status[i] != FLEXCHAIN__TX_STATUS__TX_UNKNOWN)
+			continue;
+		uint8_t st;
+		int rc = v1_one(job->o, job->b->envelopes[i], &st);
+		if (rc != FC_OK) {
+			int none = FC_OK;
+			atomic_compare_exchange_strong(&job->v1_err, &none, rc);
+			atomic_store(&job->v1_err_tx, i);
+			return;
+		}
+		job->status[i] = st;
+	}
 }
 
 static void v1_task(void *arg)
@@ -177,6 +219,7 @@ void fc_validate_job_free(struct fc_validate_job *job)
 	if (!job)
 		return;
 	keytab_destroy(&job->kt);
+	fc_depgraph_free(job->graph);
 	fc_free(job->slots);
 	fc_free(job->refs);
 	fc_free(job->refmem);
@@ -220,6 +263,25 @@ int fc_validate_v1(const struct fc_validate_opts *o, const Flexchain__Block *b,
 		fc_errwrap(errmsg, rc, "validate block %llu", (unsigned long long)job->height);
 		goto fail;
 	}
+	rc = fc_depgraph_build(b->envelopes, job->n, &job->graph, errmsg);
+	if (rc != FC_OK) {
+		fc_errwrap(errmsg, rc, "validate block %llu", (unsigned long long)job->height);
+		goto fail;
+	}
+	if (b->graph) {
+		uint8_t mine[32], theirs[32];
+		rc = fc_hash_graph(job->graph, mine);
+		if (rc == FC_OK)
+			rc = fc_hash_graph(b->graph, theirs);
+		if (rc == FC_OK && memcmp(mine, theirs, 32) != 0)
+			rc = FC_EMISMATCH;
+		if (rc != FC_OK) {
+			fc_errf(errmsg, rc, "validate block %llu: dependency graph %s",
+				(unsigned long long)job->height,
+				rc == FC_EMISMATCH ? "does not match the envelopes" : "hash failed");
+			goto fail;
+		}
+	}
 	job->status = fc_calloc(job->n ? job->n : 1, 1);
 	if (!job->status)
 		goto nomem;
@@ -241,8 +303,15 @@ int fc_validate_v1(const struct fc_validate_opts *o, const Flexchain__Block *b,
 		}
 		fc_tpool_group_wait(&job->group);
 		fc_free(chunks);
+		chunks = NULL;
 	} else {
 		v1_range(job, 0, job->n);
+	}
+	rc = atomic_load(&job->v1_err);
+	if (rc != FC_OK) {
+		fc_errf(errmsg, rc, "validate block %llu: V1 of tx %zu: %s",
+			(unsigned long long)job->height, atomic_load(&job->v1_err_tx), fc_strerror(rc));
+		goto fail;
 	}
 	*out = job;
 	return FC_OK;
@@ -347,7 +416,7 @@ out_noerr:
 /* Successor lists from the block's dependency lists. */
 static int prepare_graph(struct fc_validate_job *job)
 {
-	const Flexchain__DependencyGraph *g = job->b->graph;
+	const Flexchain__DependencyGraph *g = job->graph;
 	size_t n = job->n, edges = 0;
 	for (size_t i = 0; g && i < n; i++)
 		edges += g->txs[i]->n_deps;
@@ -425,7 +494,7 @@ int fc_validate_v2(struct fc_validate_job *job, uint8_t *tx_status, uint8_t writ
 	rc = prepare_slots(job, errmsg);
 	if (rc != FC_OK)
 		return rc;
-	if (use_pool(job->o) && job->b->graph && job->n > 1) {
+	if (use_pool(job->o) && job->n > 1) {
 		if (prepare_graph(job) != FC_OK)
 			goto nomem;
 		args = fc_malloc(job->n * sizeof *args);
@@ -434,8 +503,12 @@ int fc_validate_v2(struct fc_validate_job *job, uint8_t *tx_status, uint8_t writ
 		for (size_t i = 0; i < job->n; i++)
 			args[i] = (struct v2_task_arg){job, (uint32_t)i};
 		fc_tpool_group_init(&job->group, job->o->pool);
+		/* Roots are the transactions without dependencies in the graph,
+		 * not those whose pending count reads 0 now: tasks already
+		 * submitted may have released a successor meanwhile, which
+		 * would then run twice. */
 		for (size_t i = 0; i < job->n; i++)
-			if (atomic_load(&job->pending[i]) == 0 &&
+			if (job->graph->txs[i]->n_deps == 0 &&
 			    fc_tpool_group_submit(&job->group, v2_task, &args[i]) != FC_OK)
 				v2_run_from(job, (uint32_t)i, args);
 		fc_tpool_group_wait(&job->group);

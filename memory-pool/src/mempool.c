@@ -1,0 +1,686 @@
+/* The memory node's side of the memory pool: formats the region, exposes it
+ * through the transport and applies certified write sets (layout and rules
+ * in fc_mempool.h).
+ *
+ * Why the writer is shaped the way it is: clients read the region one-sided
+ * at any moment, so nothing a reader can reach is ever modified in place
+ * except through single aligned 8-byte stores (slots, succ words, the
+ * applied height). New records are written in full into free chunks and only
+ * then linked; superseded chunks wait out a grace period before reuse.
+ *
+ * The allocator is deliberately simple for phase 1: a bump pointer over the
+ * record area plus one free stack per chunk size (in 64-byte units). Chunks
+ * are neither split nor merged, which suits the fixed-size values of the
+ * workloads we run; fragmentation under shifting value sizes is phase 2.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fc_err.h"
+#include "fc_log.h"
+#include "fc_mem.h"
+#include "fc_mempool.h"
+#include "mempool_int.h"
+
+#define COMP "mempool"
+#define HUGE_2M (2u << 20)
+#define N_CLASSES 4096u
+#define ACCEPT_POLL_MS 100
+
+struct u64vec {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+struct retired {
+	uint64_t off;	 /* byte offset of the chunk */
+	uint32_t len64;
+	uint64_t t_ms;	 /* when retired */
+	uint64_t height; /* block that retired it */
+};
+
+struct fc_mempool {
+	struct fc_mempool_config cfg;
+	char *host;
+
+	unsigned char *region;
+	size_t map_len;
+	int hugepages;
+	struct fc_mempool_hdr *hdr;
+	uint64_t *slots; /* (bucket_count + 1) * 8 words */
+	uint64_t bump;	 /* next never-used byte offset in the record area */
+
+	struct fc_transport *t;
+	struct fc_transport_mr *mr;
+	struct fc_transport_listener *l;
+	uint16_t port;
+
+	pthread_t accept_thr;
+	int accept_started;
+	atomic_int stop;
+	pthread_mutex_t conns_lock;
+	struct fc_transport_conn **conns;
+	size_t n_conns, cap_conns;
+
+	pthread_mutex_t lock; /* everything below and every write to the region */
+	struct u64vec freel[N_CLASSES];
+	struct retired *ret;
+	size_t ret_head, ret_n, ret_cap; /* ring buffer */
+	struct fc_mempool_stats st;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint32_t next_pow2(uint64_t x)
+{
+	uint32_t p = 2;
+
+	while (p < x && p < (1u << 31))
+		p <<= 1;
+	return p;
+}
+
+void fc_mempool_config_init(struct fc_mempool_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->region_bytes = 256ull << 20;
+	c->grace_ms = 1000;
+	c->grace_blocks = 2;
+	c->use_hugepages = 1;
+	c->transport = FC_TRANSPORT_AUTO;
+	c->host = "127.0.0.1";
+}
+
+void fc_mempool_config_from_cluster(struct fc_mempool_config *c, const struct fc_config *cfg,
+				    const struct fc_config_node *node)
+{
+	const char *kind = "auto";
+	enum fc_transport_kind k;
+
+	fc_mempool_config_init(c);
+	fc_mempool__cluster_fields(cfg, node, &c->region_bytes, &kind, &c->host, &c->port);
+	if (fc_transport_parse_kind(kind, &k) == FC_OK)
+		c->transport = k;
+}
+
+/* ---- region ------------------------------------------------------------ */
+
+static int region_map(struct fc_mempool *mp, char *errmsg)
+{
+	size_t len = mp->cfg.region_bytes;
+	void *p = MAP_FAILED;
+
+	if (mp->cfg.use_hugepages) {
+		size_t hlen = (len + HUGE_2M - 1) / HUGE_2M * HUGE_2M;
+
+		p = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (p != MAP_FAILED) {
+			mp->map_len = hlen;
+			mp->hugepages = 1;
+		} else {
+			fc_log(FC_LOG_INFO, COMP, "hugepages unavailable, using normal pages",
+			       "bytes=%zu errno=%d", hlen, errno);
+		}
+	}
+	if (p == MAP_FAILED) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return fc_errf(errmsg, fc_err_from_errno(errno), "mmap %zu bytes: %s",
+				       len, strerror(errno));
+		mp->map_len = len;
+		(void)madvise(p, len, MADV_HUGEPAGE);
+	}
+	mp->region = p;
+	return FC_OK;
+}
+
+static int region_format(struct fc_mempool *mp, char *errmsg)
+{
+	uint64_t len = mp->cfg.region_bytes;
+	uint32_t bc = mp->cfg.bucket_count;
+	struct fc_mempool_hdr *h = (struct fc_mempool_hdr *)mp->region;
+	uint64_t index_len, rec_off;
+
+	if (bc == 0)
+		bc = next_pow2(len / 1024);
+	if (bc < 2 || (bc & (bc - 1)))
+		return fc_errf(errmsg, FC_EINVAL, "bucket_count %u is not a power of two >= 2", bc);
+	index_len = ((uint64_t)bc + 1) * FC_MEMPOOL_BUCKET_LEN;
+	rec_off = FC_MEMPOOL_HDR_LEN + index_len;
+	rec_off = (rec_off + FC_MEMPOOL_CHUNK - 1) / FC_MEMPOOL_CHUNK * FC_MEMPOOL_CHUNK;
+	if (rec_off + FC_MEMPOOL_MAX_CHUNK > len)
+		return fc_errf(errmsg, FC_EINVAL,
+			       "region of %llu bytes too small for %u buckets and one record",
+			       (unsigned long long)len, bc);
+	if (len / FC_MEMPOOL_CHUNK > 0xffffffffffull)
+		return fc_errf(errmsg, FC_EINVAL, "region of %llu bytes too large",
+			       (unsigned long long)len);
+	h->layout_version = FC_MEMPOOL_LAYOUT_VERSION;
+	h->bucket_count = bc;
+	h->index_off = FC_MEMPOOL_HDR_LEN;
+	h->index_len = index_len;
+	h->rec_off = rec_off;
+	h->rec_len = (len - rec_off) / FC_MEMPOOL_CHUNK * FC_MEMPOOL_CHUNK;
+	h->applied_height = 0;
+	h->region_len = len;
+	h->hash_seed = 0x666c6578636861ull; /* fixed: the layout, not a secret */
+	__atomic_store_n(&h->magic, FC_MEMPOOL_MAGIC, __ATOMIC_RELEASE);
+	mp->hdr = h;
+	mp->slots = (uint64_t *)(mp->region + h->index_off);
+	mp->bump = rec_off;
+	mp->st.bucket_count = bc;
+	mp->st.slots_total = (uint64_t)bc * FC_MEMPOOL_BUCKET_SLOTS;
+	mp->st.rec_len = h->rec_len;
+	mp->st.bytes_free = h->rec_len;
+	mp->st.hugepages = mp->hugepages;
+	return FC_OK;
+}
+
+/* ---- accept thread -------------------------------------------------------- */
+
+static void *accept_main(void *arg)
+{
+	struct fc_mempool *mp = arg;
+	char err[FC_ERRMSG_LEN];
+
+	while (!atomic_load(&mp->stop)) {
+		struct fc_transport_conn *c = NULL;
+		int rc = fc_transport_accept(mp->l, ACCEPT_POLL_MS, &c, err);
+
+		if (rc == FC_ETIMEOUT)
+			continue;
+		if (rc != FC_OK) {
+			fc_log(FC_LOG_WARN, COMP, "accept failed", "err=\"%s\"", err);
+			usleep(10000);
+			continue;
+		}
+		pthread_mutex_lock(&mp->conns_lock);
+		if (mp->n_conns == mp->cap_conns) {
+			size_t nc = mp->cap_conns ? mp->cap_conns * 2 : 8;
+			void *p = fc_realloc(mp->conns, nc * sizeof *mp->conns);
+
+			if (!p) {
+				pthread_mutex_unlock(&mp->conns_lock);
+				fc_transport_conn_close(c);
+				fc_log(FC_LOG_WARN, COMP, "client refused", "err=ENOMEM");
+				continue;
+			}
+			mp->conns = p;
+			mp->cap_conns = nc;
+		}
+		mp->conns[mp->n_conns++] = c;
+		pthread_mutex_unlock(&mp->conns_lock);
+		fc_log(FC_LOG_DEBUG, COMP, "client connected", "peer=%s",
+		       fc_transport_conn_peer(c));
+	}
+	return NULL;
+}
+
+int fc_mempool_create(const struct fc_mempool_config *c, struct fc_mempool **out, char *errmsg)
+{
+	struct fc_mempool *mp;
+	int rc;
+
+	*out = NULL;
+	if (!c || c->region_bytes < (1u << 20))
+		return fc_errf(errmsg, FC_EINVAL, "mempool: region must be at least 1 MiB");
+	mp = fc_calloc(1, sizeof *mp);
+	if (!mp)
+		return fc_errf(errmsg, FC_ENOMEM, "mempool: out of memory");
+	mp->cfg = *c;
+	mp->host = fc_strdup(c->host ? c->host : "127.0.0.1");
+	if (!mp->host) {
+		rc = fc_errf(errmsg, FC_ENOMEM, "mempool: out of memory");
+		goto fail_host;
+	}
+	mp->cfg.host = mp->host;
+	pthread_mutex_init(&mp->lock, NULL);
+	pthread_mutex_init(&mp->conns_lock, NULL);
+
+	rc = region_map(mp, errmsg);
+	if (rc != FC_OK)
+		goto fail_map;
+	rc = region_format(mp, errmsg);
+	if (rc != FC_OK)
+		goto fail_format;
+	rc = fc_transport_open(c->transport, &mp->t, errmsg);
+	if (rc != FC_OK)
+		goto fail_format;
+	rc = fc_transport_reg_mr(mp->t, mp->region, c->region_bytes, &mp->mr, errmsg);
+	if (rc != FC_OK)
+		goto fail_mr;
+	rc = fc_transport_listen(mp->t, mp->host, c->port, mp->mr, &mp->l, errmsg);
+	if (rc != FC_OK)
+		goto fail_listen;
+	mp->port = fc_transport_listener_port(mp->l);
+	if (pthread_create(&mp->accept_thr, NULL, accept_main, mp) != 0) {
+		rc = fc_errf(errmsg, FC_EIO, "cannot start accept thread");
+		goto fail_thread;
+	}
+	mp->accept_started = 1;
+	fc_log(FC_LOG_INFO, COMP, "memory node up",
+	       "host=%s port=%u transport=%s region_bytes=%llu buckets=%u hugepages=%d",
+	       mp->host, mp->port, fc_transport_name(mp->t),
+	       (unsigned long long)c->region_bytes, mp->hdr->bucket_count, mp->hugepages);
+	*out = mp;
+	return FC_OK;
+
+fail_thread:
+	fc_transport_listener_close(mp->l);
+fail_listen:
+	fc_transport_dereg_mr(mp->mr);
+fail_mr:
+	fc_transport_close(mp->t);
+fail_format:
+	munmap(mp->region, mp->map_len);
+fail_map:
+	pthread_mutex_destroy(&mp->conns_lock);
+	pthread_mutex_destroy(&mp->lock);
+	fc_free(mp->host);
+fail_host:
+	fc_free(mp);
+	return fc_errwrap(errmsg, rc, "mempool: create");
+}
+
+void fc_mempool_destroy(struct fc_mempool *mp)
+{
+	if (!mp)
+		return;
+	atomic_store(&mp->stop, 1);
+	if (mp->accept_started)
+		pthread_join(mp->accept_thr, NULL);
+	for (size_t i = 0; i < mp->n_conns; i++)
+		fc_transport_conn_close(mp->conns[i]);
+	fc_free(mp->conns);
+	fc_transport_listener_close(mp->l);
+	fc_transport_dereg_mr(mp->mr);
+	fc_transport_close(mp->t);
+	munmap(mp->region, mp->map_len);
+	for (size_t i = 0; i < N_CLASSES; i++)
+		fc_free(mp->freel[i].v);
+	fc_free(mp->ret);
+	pthread_mutex_destroy(&mp->conns_lock);
+	pthread_mutex_destroy(&mp->lock);
+	fc_free(mp->host);
+	fc_free(mp);
+}
+
+uint16_t fc_mempool_port(const struct fc_mempool *mp)
+{
+	return mp->port;
+}
+
+struct fc_transport *fc_mempool_transport(struct fc_mempool *mp)
+{
+	return mp->t;
+}
+
+const void *fc_mempool_region(const struct fc_mempool *mp)
+{
+	return mp->region;
+}
+
+/* ---- records and chunks (caller holds mp->lock) ----------------------- */
+
+static uint32_t rec_len64(uint32_t kl, uint32_t vl)
+{
+	uint64_t n = FC_MEMPOOL_REC_HDR_LEN + (((uint64_t)kl + vl + 7) & ~7ull) + 8;
+
+	return (uint32_t)((n + FC_MEMPOOL_CHUNK - 1) / FC_MEMPOOL_CHUNK);
+}
+
+static int u64vec_push(struct u64vec *v, uint64_t x)
+{
+	if (v->n == v->cap) {
+		size_t nc = v->cap ? v->cap * 2 : 64;
+		uint64_t *p = fc_realloc(v->v, nc * sizeof *p);
+
+		if (!p)
+			return FC_ENOMEM;
+		v->v = p;
+		v->cap = nc;
+	}
+	v->v[v->n++] = x;
+	return FC_OK;
+}
+
+static int chunk_alloc(struct fc_mempool *mp, uint32_t len64, uint64_t *off)
+{
+	struct u64vec *fl = &mp->freel[len64];
+	uint64_t bytes = (uint64_t)len64 * FC_MEMPOOL_CHUNK;
+
+	if (fl->n) {
+		*off = fl->v[--fl->n];
+	} else if (mp->bump + bytes <= mp->hdr->rec_off + mp->hdr->rec_len) {
+		*off = mp->bump;
+		mp->bump += bytes;
+	} else {
+		return FC_EBUSY;
+	}
+	mp->st.bytes_free -= bytes;
+	return FC_OK;
+}
+
+static int chunk_free(struct fc_mempool *mp, uint64_t off, uint32_t len64)
+{
+	int rc = u64vec_push(&mp->freel[len64], off);
+
+	if (rc == FC_OK)
+		mp->st.bytes_free += (uint64_t)len64 * FC_MEMPOOL_CHUNK;
+	/* On ENOMEM the chunk leaks (bounded by memory pressure); the region
+	 * stays consistent. */
+	return rc;
+}
+
+static int retire(struct fc_mempool *mp, uint64_t off, uint32_t len64, uint64_t height)
+{
+	if (mp->ret_n == mp->ret_cap) {
+		size_t nc = mp->ret_cap ? mp->ret_cap * 2 : 256;
+		struct retired *p = fc_malloc(nc * sizeof *p);
+
+		if (!p)
+			return FC_ENOMEM;
+		for (size_t i = 0; i < mp->ret_n; i++)
+			p[i] = mp->ret[(mp->ret_head + i) % mp->ret_cap];
+		fc_free(mp->ret);
+		mp->ret = p;
+		mp->ret_cap = nc;
+		mp->ret_head = 0;
+	}
+	mp->ret[(mp->ret_head + mp->ret_n) % mp->ret_cap] = (struct retired){
+		.off = off, .len64 = len64, .t_ms = now_ms(), .height = height,
+	};
+	mp->ret_n++;
+	mp->st.bytes_retired += (uint64_t)len64 * FC_MEMPOOL_CHUNK;
+	mp->st.bytes_live -= (uint64_t)len64 * FC_MEMPOOL_CHUNK;
+	mp->st.records_live--;
+	return FC_OK;
+}
+
+static size_t reclaim_locked(struct fc_mempool *mp, int force)
+{
+	uint64_t now = now_ms();
+	uint64_t applied = mp->hdr->applied_height;
+	size_t n = 0;
+
+	while (mp->ret_n) {
+		struct retired *r = &mp->ret[mp->ret_head];
+
+		if (!force && (now < r->t_ms + mp->cfg.grace_ms ||
+			       applied < r->height + mp->cfg.grace_blocks))
+			break; /* FIFO: later entries are younger */
+		mp->st.bytes_retired -= (uint64_t)r->len64 * FC_MEMPOOL_CHUNK;
+		(void)chunk_free(mp, r->off, r->len64);
+		mp->ret_head = (mp->ret_head + 1) % mp->ret_cap;
+		mp->ret_n--;
+		n++;
+	}
+	mp->st.records_reclaimed += n;
+	return n;
+}
+
+/* Writes a record into the chunk at byte offset off. */
+static void rec_write(struct fc_mempool *mp, uint64_t off, uint32_t len64,
+		      const struct fc_mempool_write *w, uint64_t h)
+{
+	unsigned char *r = mp->region + off;
+	uint32_t magic = FC_MEMPOOL_REC_MAGIC, kh = (uint32_t)h;
+	size_t body = (size_t)w->key_len + w->value_len;
+	size_t cks_off = FC_MEMPOOL_REC_HDR_LEN + ((body + 7) & ~(size_t)7);
+	uint64_t cks;
+
+	__atomic_store_n((uint64_t *)r, 0, __ATOMIC_RELAXED);
+	memcpy(r + 8, &magic, 4);
+	memcpy(r + 12, &w->key_len, 4);
+	memcpy(r + 16, &w->value_len, 4);
+	memcpy(r + 20, &kh, 4);
+	memcpy(r + 24, &w->version, 8);
+	memcpy(r + 32, w->key, w->key_len);
+	if (w->value_len)
+		memcpy(r + 32 + w->key_len, w->value, w->value_len);
+	memset(r + 32 + body, 0, (size_t)len64 * FC_MEMPOOL_CHUNK - 32 - body);
+	cks = fc_mempool_hash(r + 8, FC_MEMPOOL_REC_HDR_LEN - 8 + body, off ^ FC_MEMPOOL_CKSUM_SEED);
+	memcpy(r + cks_off, &cks, 8);
+}
+
+/* Finds the slot of key. Returns its index in mp->slots or -1. */
+static long find_slot(struct fc_mempool *mp, const void *key, uint32_t kl, uint64_t h)
+{
+	uint64_t b = h & (mp->hdr->bucket_count - 1);
+	uint32_t fp = fc_mempool_fp(h);
+
+	for (uint32_t i = 0; i < FC_MEMPOOL_WINDOW_SLOTS; i++) {
+		long si = (long)(b * FC_MEMPOOL_BUCKET_SLOTS + i);
+		uint64_t s = mp->slots[si];
+		const unsigned char *r;
+		uint32_t rkl;
+
+		if (!s || FC_MEMPOOL_SLOT_FP(s) != fp)
+			continue;
+		r = mp->region + FC_MEMPOOL_SLOT_OFF64(s) * FC_MEMPOOL_CHUNK;
+		memcpy(&rkl, r + 12, 4);
+		if (rkl == kl && memcmp(r + 32, key, kl) == 0)
+			return si;
+	}
+	return -1;
+}
+
+static long empty_in(struct fc_mempool *mp, uint64_t bucket)
+{
+	for (uint32_t i = 0; i < FC_MEMPOOL_BUCKET_SLOTS; i++) {
+		long si = (long)(bucket * FC_MEMPOOL_BUCKET_SLOTS + i);
+
+		if (!mp->slots[si])
+			return si;
+	}
+	return -1;
+}
+
+/* A free slot in the window of home bucket b. When the window is full, one
+ * entry of bucket b+1 whose own home is b+1 moves to bucket b+2 (still in its
+ * window): the copy is published first and the old slot is then reused by
+ * the caller's single store, so the moved key is never absent from the
+ * index (briefly present twice, which readers tolerate: same record). */
+static long find_empty(struct fc_mempool *mp, uint64_t h)
+{
+	uint64_t bc = mp->hdr->bucket_count, b = h & (bc - 1);
+	long si = empty_in(mp, b);
+
+	if (si < 0)
+		si = empty_in(mp, b + 1);
+	if (si >= 0 || b + 2 > bc)
+		return si;
+	for (uint32_t i = 0; i < FC_MEMPOOL_BUCKET_SLOTS; i++) {
+		long from = (long)((b + 1) * FC_MEMPOOL_BUCKET_SLOTS + i), to;
+		uint64_t s = mp->slots[from];
+		uint32_t kh;
+
+		memcpy(&kh, mp->region + FC_MEMPOOL_SLOT_OFF64(s) * FC_MEMPOOL_CHUNK + 20, 4);
+		if ((kh & (bc - 1)) != b + 1)
+			continue;
+		to = empty_in(mp, b + 2);
+		if (to < 0)
+			return -1;
+		__atomic_store_n(&mp->slots[to], s, __ATOMIC_RELEASE);
+		mp->st.slots_moved++;
+		return from;
+	}
+	return -1;
+}
+
+static uint64_t rec_version(struct fc_mempool *mp, uint64_t slot)
+{
+	uint64_t v;
+
+	memcpy(&v, mp->region + FC_MEMPOOL_SLOT_OFF64(slot) * FC_MEMPOOL_CHUNK + 24, 8);
+	return v;
+}
+
+static int apply_one(struct fc_mempool *mp, uint64_t height, const struct fc_mempool_write *w,
+		     char *errmsg)
+{
+	uint64_t h = fc_mempool_hash(w->key, w->key_len, mp->hdr->hash_seed);
+	long si = find_slot(mp, w->key, w->key_len, h);
+	uint64_t old = si >= 0 ? mp->slots[si] : 0;
+	uint64_t off, slot;
+	uint32_t len64;
+	int rc;
+
+	if (old && rec_version(mp, old) >= w->version) {
+		mp->st.writes_skipped++;
+		return FC_OK;
+	}
+	if (w->is_delete) {
+		if (!old)
+			return FC_OK;
+		__atomic_store_n(&mp->slots[si], 0, __ATOMIC_RELEASE);
+		mp->st.slots_used--;
+		__atomic_store_n((uint64_t *)(mp->region + FC_MEMPOOL_SLOT_OFF64(old) *
+						   FC_MEMPOOL_CHUNK),
+				 FC_MEMPOOL_SUCC_DELETED, __ATOMIC_RELEASE);
+		mp->st.deletes_applied++;
+		return retire(mp, FC_MEMPOOL_SLOT_OFF64(old) * FC_MEMPOOL_CHUNK,
+			      FC_MEMPOOL_SLOT_LEN64(old), height);
+	}
+	if (si < 0) {
+		si = find_empty(mp, h);
+		if (si < 0) {
+			mp->st.index_full++;
+			return fc_errf(errmsg, FC_EBUSY, "probing window of bucket %llu full",
+				       (unsigned long long)(h & (mp->hdr->bucket_count - 1)));
+		}
+	}
+	len64 = rec_len64(w->key_len, w->value_len);
+	rc = chunk_alloc(mp, len64, &off);
+	if (rc != FC_OK) {
+		/* Reclaim what has aged out and try once more. */
+		reclaim_locked(mp, 0);
+		rc = chunk_alloc(mp, len64, &off);
+		if (rc != FC_OK)
+			return fc_errf(errmsg, FC_EBUSY, "record area full (%llu bytes free)",
+				       (unsigned long long)mp->st.bytes_free);
+	}
+	rec_write(mp, off, len64, w, h);
+	slot = ((uint64_t)fc_mempool_fp(h) << 52) | ((uint64_t)len64 << 40) |
+	       (off / FC_MEMPOOL_CHUNK);
+	/* Release: the record's bytes are visible before the slot is. */
+	__atomic_store_n(&mp->slots[si], slot, __ATOMIC_RELEASE);
+	mp->st.writes_applied++;
+	mp->st.bytes_live += (uint64_t)len64 * FC_MEMPOOL_CHUNK;
+	mp->st.records_live++;
+	if (!old) {
+		mp->st.slots_used++; /* a move adds one slot too, net +1 */
+		return FC_OK;
+	}
+	__atomic_store_n((uint64_t *)(mp->region + FC_MEMPOOL_SLOT_OFF64(old) * FC_MEMPOOL_CHUNK),
+			 off, __ATOMIC_RELEASE);
+	return retire(mp, FC_MEMPOOL_SLOT_OFF64(old) * FC_MEMPOOL_CHUNK,
+		      FC_MEMPOOL_SLOT_LEN64(old), height);
+}
+
+int fc_mempool_apply(struct fc_mempool *mp, uint64_t height, const struct fc_mempool_write *w,
+		     size_t n, char *errmsg)
+{
+	uint64_t applied;
+	int rc = FC_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].key || w[i].key_len == 0 || w[i].key_len > FC_MEMPOOL_MAX_KEY ||
+		    (!w[i].is_delete && w[i].value_len && !w[i].value))
+			return fc_errf(errmsg, FC_EINVAL,
+				       "mempool: apply block %llu: write %zu: bad key or value",
+				       (unsigned long long)height, i);
+		if (!w[i].is_delete && (uint64_t)w[i].key_len + w[i].value_len > FC_MEMPOOL_MAX_KV)
+			return fc_errf(errmsg, FC_ETOOBIG,
+				       "mempool: apply block %llu: write %zu: %u+%u bytes over %u",
+				       (unsigned long long)height, i, w[i].key_len,
+				       w[i].value_len, FC_MEMPOOL_MAX_KV);
+	}
+	pthread_mutex_lock(&mp->lock);
+	mp->st.requests_handled++;
+	applied = mp->hdr->applied_height;
+	if (height <= applied && mp->st.blocks_applied) {
+		fc_log(FC_LOG_DEBUG, COMP, "block already applied", "height=%llu applied=%llu",
+		       (unsigned long long)height, (unsigned long long)applied);
+		goto unlock;
+	}
+	if (mp->st.blocks_applied && height != applied + 1) {
+		rc = fc_errf(errmsg, FC_ESTATE, "mempool: apply block %llu: applied height is %llu",
+			     (unsigned long long)height, (unsigned long long)applied);
+		goto unlock;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = apply_one(mp, height, &w[i], errmsg);
+		if (rc != FC_OK) {
+			rc = fc_errwrap(errmsg, rc, "mempool: apply block %llu: write %zu",
+					(unsigned long long)height, i);
+			goto unlock;
+		}
+	}
+	__atomic_store_n(&mp->hdr->applied_height, height, __ATOMIC_RELEASE);
+	mp->st.blocks_applied++;
+	reclaim_locked(mp, 0);
+unlock:
+	pthread_mutex_unlock(&mp->lock);
+	return rc;
+}
+
+int fc_mempool_get_local(struct fc_mempool *mp, const void *key, uint32_t key_len, void *buf,
+			 size_t cap, uint32_t *val_len, uint64_t *version)
+{
+	uint64_t h = fc_mempool_hash(key, key_len, mp->hdr->hash_seed);
+	const unsigned char *r;
+	uint32_t vl;
+	long si;
+
+	pthread_mutex_lock(&mp->lock);
+	si = find_slot(mp, key, key_len, h);
+	if (si < 0) {
+		pthread_mutex_unlock(&mp->lock);
+		return FC_ENOTFOUND;
+	}
+	r = mp->region + FC_MEMPOOL_SLOT_OFF64(mp->slots[si]) * FC_MEMPOOL_CHUNK;
+	memcpy(&vl, r + 16, 4);
+	if (cap)
+		memcpy(buf, r + 32 + key_len, vl < cap ? vl : cap);
+	if (val_len)
+		*val_len = vl;
+	if (version)
+		memcpy(version, r + 24, 8);
+	pthread_mutex_unlock(&mp->lock);
+	return FC_OK;
+}
+
+int fc_mempool_reclaim(struct fc_mempool *mp, int force, size_t *n_out)
+{
+	size_t n;
+
+	pthread_mutex_lock(&mp->lock);
+	mp->st.requests_handled++;
+	n = reclaim_locked(mp, force);
+	pthread_mutex_unlock(&mp->lock);
+	if (n_out)
+		*n_out = n;
+	return FC_OK;
+}
+
+void fc_mempool_stats(struct fc_mempool *mp, struct fc_mempool_stats *out)
+{
+	pthread_mutex_lock(&mp->lock);
+	*out = mp->st;
+	out->applied_height = mp->hdr->applied_height;
+	pthread_mutex_unlock(&mp->lock);
+}
