@@ -13,13 +13,20 @@
  *      fingerprint matches (one doorbell), validate, pick the one holding the
  *      key. Two round trips.
  * A torn, reclaimed or superseded record read in step 3 retries from step 3
- * up to FC_MEMCLIENT_MAX_RETRIES times, then FC_EAGAIN. A window with no
- * candidate, or whose candidates are all valid records of other keys, is
- * FC_ENOTFOUND.
+ * up to FC_MEMCLIENT_MAX_RETRIES times, then FC_EAGAIN. A record of the key
+ * older than the version the caches hold for it (an address used past its
+ * grace) counts as stale too, so one client never returns an older version
+ * of a key after a newer one. A window with no candidate is FC_ENOTFOUND,
+ * except that a window whose home bucket is full is read once more first (a
+ * slot move may have been in flight). When the candidates all held valid
+ * records of other keys, the window is read again: the same candidates ->
+ * FC_ENOTFOUND; new ones -> their records are read (one more retry).
  *
  * fc_memclient_mget posts step 1/2 READs together with the step-3 window
  * READs of every uncached key of the batch with one doorbell, then all
  * record READs of the batch with one doorbell, and so on.
+ * A key given more than once in one batch is looked up once; every copy gets
+ * the same answer.
  *
  * A "round trip" is one post + wait for all its completions; each get counts
  * the round trips it took part in (stats.round_trips / stats.gets).

@@ -68,6 +68,13 @@
  * The checksum covers everything but succ. A reader accepts a record only if
  * magic, lengths (inside the chunk), key_hash32, key bytes and checksum all
  * match; anything else is a torn, stale or reclaimed read and is retried.
+ * Reuse of a reclaimed chunk: its old record still validates (checksum
+ * seeded by the offset, not covering succ), so the node writes in this order,
+ * each step released before the next: the u64 at 8 (magic, key_len) := 0,
+ * so the old record stops validating; then the rest of the new record and
+ * its checksum; then magic and key_len; then succ := 0, last. A READ that
+ * sees succ == 0 therefore never sees the old record as current. (Until the
+ * last step succ still holds the old record's nonzero mark.)
  *
  * WRITES AND RECLAIM
  *

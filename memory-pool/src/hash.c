@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fc_mempool.h"
+#include "mempool_int.h"
 
 #define K1 0x9e3779b97f4a7c15ull
 #define K2 0xd6e8feb86659fd93ull
@@ -19,18 +20,27 @@ static inline uint64_t mix64(uint64_t x)
 	return x;
 }
 
-uint64_t fc_mempool_hash(const void *data, size_t len, uint64_t seed)
+/* The hash of the concatenation a || b, a's length a multiple of 8 (so the
+ * word boundaries of b are those of the concatenation). */
+uint64_t fc_mempool__hash2(const void *a, size_t alen, const void *b, size_t blen, uint64_t seed)
 {
-	const unsigned char *p = data;
-	uint64_t h = seed ^ ((uint64_t)len * K1);
+	const unsigned char *p = a;
+	size_t len = alen;
+	uint64_t h = seed ^ ((uint64_t)(alen + blen) * K1);
 	uint64_t w;
 
-	while (len >= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ mix64(w + K1)) * K2;
-		h = (h << 27) | (h >> 37);
-		p += 8;
-		len -= 8;
+	for (int part = 0; part < 2; part++) {
+		while (len >= 8) {
+			memcpy(&w, p, 8);
+			h = (h ^ mix64(w + K1)) * K2;
+			h = (h << 27) | (h >> 37);
+			p += 8;
+			len -= 8;
+		}
+		if (part == 0) {
+			p = b;
+			len = blen;
+		}
 	}
 	if (len) {
 		w = 0;
@@ -38,4 +48,9 @@ uint64_t fc_mempool_hash(const void *data, size_t len, uint64_t seed)
 		h = (h ^ mix64(w ^ K2)) * K1;
 	}
 	return mix64(h);
+}
+
+uint64_t fc_mempool_hash(const void *data, size_t len, uint64_t seed)
+{
+	return fc_mempool__hash2(data, 0, data, len, seed);
 }

@@ -6,6 +6,20 @@
  * the round ends when all completions are in. Nothing read from the region
  * is trusted until it validates (magic, lengths, key, checksum, succ), so a
  * concurrent writer or reclaim can only cost retries, never a wrong value.
+ *
+ * Two more rules keep a client's answers monotonic (never an older version
+ * of a key than one it already returned), whatever the interleaving of its
+ * READs with the node's writes and reclaims:
+ *  - a key's cached version is a floor: a record older than what the client
+ *    has seen for the key is stale (an address kept past its grace), never
+ *    an answer;
+ *  - a key asked for more than once in one batch is looked up once, and every
+ *    copy gets that one answer (looked up independently, the copies could
+ *    finish in different rounds and disagree).
+ * And a key is reported absent only when the index says so twice: after its
+ * candidates all held other keys (one of them may have been reclaimed and
+ * reused after the window was read), or when a full window showed none (a
+ * slot move may have been in flight), the window is read again.
  */
 #include <stdio.h>
 #include <string.h>
@@ -61,8 +75,14 @@ struct op {
 	uint64_t h;
 	uint64_t slot; /* PH_DATA / PH_ADDR: the cached slot word */
 	struct dc_ent *dce;
+	uint64_t dc_version; /* PH_DATA: the cached version the READ is checked against */
+	uint64_t floor;      /* oldest version acceptable: newest the caches knew */
 	int retries;
 	int in_round;
+	int confirm;  /* PH_WINDOW: a second look before reporting not found */
+	int next_dup; /* next request of the batch for the same key, or -1 */
+	int is_dup;   /* a copy: answered with the first request of its key */
+	uint64_t rounds;
 	int ncand;
 	uint64_t cand[MAX_CAND];
 	size_t boff[MAX_CAND]; /* scratch offsets of this round's reads */
@@ -195,6 +215,16 @@ static void ac_put(struct fc_memclient *mc, uint64_t h, uint64_t slot, uint64_t 
 	*e = (struct ac_ent){ .h = h, .slot = slot, .version = version };
 }
 
+/* The client returned version ver of the key from the cached address: the
+ * entry's version (the key's floor) moves up. */
+static void ac_note(struct fc_memclient *mc, uint64_t h, uint64_t slot, uint64_t ver)
+{
+	struct ac_ent *e = ac_find(mc, h);
+
+	if (e && e->slot == slot && e->version < ver)
+		e->version = ver;
+}
+
 static void ac_drop(struct fc_memclient *mc, uint64_t h)
 {
 	struct ac_ent *e = ac_find(mc, h);
@@ -250,21 +280,49 @@ static void dc_put(struct fc_memclient *mc, uint64_t h, uint64_t slot, uint64_t 
 			      .kv = kv };
 }
 
-static void finish_found(struct fc_memclient *mc, struct fc_memclient_req *rq, struct op *o,
-			 const unsigned char *val, uint32_t vl, uint64_t ver)
+/* Answers request i and its copies (same key, same batch). val points into
+ * the scratch buffer or the data cache: copied now, while it is valid. */
+static void finish_found(struct fc_memclient *mc, struct fc_memclient_req *reqs, struct op *ops,
+			 int i, const unsigned char *val, uint32_t vl, uint64_t ver)
 {
-	if (rq->cap && vl)
-		memcpy(rq->buf, val, vl < rq->cap ? vl : rq->cap);
-	rq->val_len = vl;
-	rq->version = ver;
-	rq->rc = FC_OK;
-	o->ph = PH_DONE;
-	mc->st.found++;
+	for (int j = i; j >= 0; j = ops[j].next_dup) {
+		struct fc_memclient_req *rq = &reqs[j];
+
+		if (rq->cap && vl)
+			memcpy(rq->buf, val, vl < rq->cap ? vl : rq->cap);
+		rq->val_len = vl;
+		rq->version = ver;
+		rq->rc = FC_OK;
+		mc->st.found++;
+	}
+	ops[i].ph = PH_DONE;
 }
 
-/* Consumes the reads of one round for one key and moves it on. */
-static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *rq, struct op *o)
+static void finish_not_found(struct fc_memclient *mc, struct fc_memclient_req *rq, struct op *o)
 {
+	rq->rc = FC_ENOTFOUND;
+	o->ph = PH_DONE;
+	mc->st.not_found++;
+	ac_drop(mc, o->h);
+	dc_drop(mc, o->h);
+}
+
+static int same_cands(const struct op *o, const uint64_t *cand, int n)
+{
+	if (n != o->ncand)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (cand[i] != o->cand[i])
+			return 0;
+	return 1;
+}
+
+/* Consumes the reads of one round for request i and moves it on. */
+static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *reqs, struct op *ops,
+		       int i)
+{
+	struct fc_memclient_req *rq = &reqs[i];
+	struct op *o = &ops[i];
 	const unsigned char *sb = mc->scratch;
 	uint32_t vl;
 	uint64_t ver;
@@ -282,10 +340,14 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *rq, str
 		memcpy(&rvl, r + 16, 4);
 		memcpy(&rkh, r + 20, 4);
 		memcpy(&rv, r + 24, 8);
-		if (!succ && magic == FC_MEMPOOL_REC_MAGIC && rkl == e->kl && rvl == e->vl &&
+		/* The entry may have changed since the READ was posted (another
+		 * key of the batch sharing its direct-mapped place): it must
+		 * still be the one the READ checks. */
+		if (e->h == o->h && e->slot == o->slot && e->version == o->dc_version && e->kv &&
+		    !succ && magic == FC_MEMPOOL_REC_MAGIC && rkl == e->kl && rvl == e->vl &&
 		    rkh == (uint32_t)o->h && rv == e->version) {
 			mc->st.data_hits++;
-			finish_found(mc, rq, o, e->kv + e->kl, e->vl, e->version);
+			finish_found(mc, reqs, ops, i, e->kv + e->kl, e->vl, e->version);
 			return;
 		}
 		mc->st.cache_stale++;
@@ -299,11 +361,13 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *rq, str
 		const unsigned char *r = sb + o->boff[0];
 
 		if (rec_check(r, o->blen[0], off, rq->key, rq->key_len, o->h, &vl, &ver) ==
-		    REC_MATCH) {
+			    REC_MATCH &&
+		    ver >= o->floor) {
 			mc->st.addr_hits++;
+			ac_note(mc, o->h, o->slot, ver);
 			dc_put(mc, o->h, o->slot, ver, rq->key, rq->key_len, r + 32 + rq->key_len,
 			       vl);
-			finish_found(mc, rq, o, r + 32 + rq->key_len, vl, ver);
+			finish_found(mc, reqs, ops, i, r + 32 + rq->key_len, vl, ver);
 			return;
 		}
 		mc->st.cache_stale++;
@@ -313,52 +377,72 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *rq, str
 	}
 	case PH_WINDOW: {
 		uint32_t fp = fc_mempool_fp(o->h);
-		int torn = 0;
+		uint64_t cand[MAX_CAND];
+		int torn = 0, full = 1, nc = 0;
 
-		o->ncand = 0;
-		for (uint32_t i = 0; i < FC_MEMPOOL_WINDOW_SLOTS; i++) {
+		for (uint32_t k = 0; k < FC_MEMPOOL_WINDOW_SLOTS; k++) {
 			uint64_t s;
 
-			memcpy(&s, sb + o->boff[0] + (size_t)i * 8, 8);
+			memcpy(&s, sb + o->boff[0] + (size_t)k * 8, 8);
+			if (!s && k < FC_MEMPOOL_BUCKET_SLOTS)
+				full = 0;
 			if (!s || FC_MEMPOOL_SLOT_FP(s) != fp)
 				continue;
 			if (!slot_sane(mc, s)) {
 				torn = 1;
 				continue;
 			}
-			o->cand[o->ncand++] = s;
+			cand[nc++] = s;
 		}
-		if (o->ncand) {
-			o->ph = PH_RECORDS;
-		} else if (torn && o->retries < FC_MEMCLIENT_MAX_RETRIES) {
-			o->retries++;
-			mc->st.retries++;
-		} else {
-			rq->rc = torn ? FC_EAGAIN : FC_ENOTFOUND;
-			o->ph = PH_DONE;
-			if (!torn) {
-				mc->st.not_found++;
-				ac_drop(mc, o->h);
-				dc_drop(mc, o->h);
+		if (nc == 0 && torn) {
+			if (o->retries < FC_MEMCLIENT_MAX_RETRIES) {
+				o->retries++;
+				mc->st.retries++;
+			} else {
+				rq->rc = FC_EAGAIN;
+				o->ph = PH_DONE;
 			}
+			return;
 		}
+		if (nc == 0 && full && !o->confirm) {
+			/* The home bucket is full, so a slot move (copy into the
+			 * next bucket, then the old slot reused) may have been in
+			 * flight during the READ: look again. */
+			o->confirm = 1;
+			o->ncand = 0;
+			return;
+		}
+		if (nc == 0 || (o->confirm && same_cands(o, cand, nc))) {
+			/* Absent, or the same candidates as the window read before
+			 * their records showed other keys. */
+			finish_not_found(mc, rq, o);
+			return;
+		}
+		o->confirm = 0;
+		o->ncand = nc;
+		memcpy(o->cand, cand, (size_t)nc * sizeof cand[0]);
+		o->ph = PH_RECORDS;
 		return;
 	}
 	case PH_RECORDS: {
 		int bad = 0;
 
-		for (int i = 0; i < o->ncand; i++) {
-			uint64_t s = o->cand[i];
+		for (int k = 0; k < o->ncand; k++) {
+			uint64_t s = o->cand[k];
 			uint64_t off = FC_MEMPOOL_SLOT_OFF64(s) * FC_MEMPOOL_CHUNK;
-			const unsigned char *r = sb + o->boff[i];
+			const unsigned char *r = sb + o->boff[k];
 
-			switch (rec_check(r, o->blen[i], off, rq->key, rq->key_len, o->h, &vl,
+			switch (rec_check(r, o->blen[k], off, rq->key, rq->key_len, o->h, &vl,
 					  &ver)) {
 			case REC_MATCH:
+				if (ver < o->floor) {
+					bad = 1; /* older than seen: a stale address */
+					break;
+				}
 				ac_put(mc, o->h, s, ver);
 				dc_put(mc, o->h, s, ver, rq->key, rq->key_len,
 				       r + 32 + rq->key_len, vl);
-				finish_found(mc, rq, o, r + 32 + rq->key_len, vl, ver);
+				finish_found(mc, reqs, ops, i, r + 32 + rq->key_len, vl, ver);
 				return;
 			case REC_OTHER:
 				break;
@@ -366,20 +450,18 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *rq, str
 				bad = 1;
 			}
 		}
-		if (!bad) {
-			rq->rc = FC_ENOTFOUND;
-			o->ph = PH_DONE;
-			mc->st.not_found++;
-			ac_drop(mc, o->h);
-			dc_drop(mc, o->h);
-		} else if (o->retries < FC_MEMCLIENT_MAX_RETRIES) {
-			o->retries++;
-			mc->st.retries++;
-			o->ph = PH_WINDOW;
-		} else {
+		if (o->retries >= FC_MEMCLIENT_MAX_RETRIES) {
 			rq->rc = FC_EAGAIN;
 			o->ph = PH_DONE;
+			return;
 		}
+		/* Torn, superseded or stale: retry from the index. Only other
+		 * keys: confirm with a second look at the window, since a record
+		 * may have been reclaimed and reused after the window was read. */
+		o->retries++;
+		mc->st.retries++;
+		o->confirm = !bad;
+		o->ph = PH_WINDOW;
 		return;
 	}
 	case PH_DONE:
@@ -412,19 +494,44 @@ int fc_memclient_mget(struct fc_memclient *mc, struct fc_memclient_req *reqs, si
 			left--;
 			continue;
 		}
+		o->next_dup = -1;
 		o->h = fc_mempool_hash(reqs[i].key, reqs[i].key_len, mc->hdr.hash_seed);
+		mc->st.gets++;
+		/* A key already in the batch: answered with its first request. */
+		for (size_t j = 0; j < i; j++) {
+			struct op *p = &ops[j];
+
+			if (p->is_dup || p->h != o->h || reqs[j].rc == FC_EINVAL ||
+			    reqs[j].key_len != reqs[i].key_len ||
+			    memcmp(reqs[j].key, reqs[i].key, reqs[i].key_len) != 0)
+				continue;
+			while (p->next_dup >= 0)
+				p = &ops[p->next_dup];
+			p->next_dup = (int)i;
+			o->is_dup = 1;
+			o->ph = PH_DONE;
+			break;
+		}
+		if (o->is_dup) {
+			left--;
+			continue;
+		}
 		o->dce = dc_find(mc, o->h, reqs[i].key, reqs[i].key_len);
 		ae = ac_find(mc, o->h);
+		if (ae)
+			o->floor = ae->version;
+		if (o->dce && o->dce->version > o->floor)
+			o->floor = o->dce->version;
 		if (o->dce) {
 			o->ph = PH_DATA;
 			o->slot = o->dce->slot;
+			o->dc_version = o->dce->version;
 		} else if (ae) {
 			o->ph = PH_ADDR;
 			o->slot = ae->slot;
 		} else {
 			o->ph = PH_WINDOW;
 		}
-		mc->st.gets++;
 	}
 
 	for (int round = 0; left && round < MAX_ROUNDS; round++) {
@@ -489,9 +596,26 @@ int fc_memclient_mget(struct fc_memclient *mc, struct fc_memclient_req *reqs, si
 			if (!ops[i].in_round)
 				continue;
 			mc->st.round_trips++;
-			op_advance(mc, &reqs[i], &ops[i]);
+			ops[i].rounds++;
+			op_advance(mc, reqs, ops, (int)i);
 			if (ops[i].ph == PH_DONE)
 				left--;
+		}
+	}
+	/* Copies take their first request's answer (a found value was copied
+	 * to them by finish_found). */
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].is_dup || ops[i].next_dup < 0)
+			continue;
+		for (int j = ops[i].next_dup; j >= 0; j = ops[j].next_dup) {
+			mc->st.round_trips += ops[i].rounds;
+			if (reqs[i].rc == FC_OK)
+				continue;
+			reqs[j].rc = reqs[i].rc;
+			reqs[j].val_len = 0;
+			reqs[j].version = 0;
+			if (reqs[i].rc == FC_ENOTFOUND)
+				mc->st.not_found++;
 		}
 	}
 out:

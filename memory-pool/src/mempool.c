@@ -432,19 +432,34 @@ static size_t reclaim_locked(struct fc_mempool *mp, int force)
 	return n;
 }
 
-/* Writes a record into the chunk at byte offset off. */
+/* Writes a record into the chunk at byte offset off.
+ *
+ * The chunk may be a reclaimed one that still holds a complete, checksummed
+ * record of its previous life, with succ != 0 (every retired record was
+ * superseded or deleted first). Readers holding an old address may READ it
+ * at any moment, and a READ is not atomic: it can see any mix of old and new
+ * bytes. The old record must therefore never become acceptable again, which
+ * it would if succ were reset to 0 while the old body is still in place (the
+ * checksum does not cover succ and is seeded by the offset only, so the old
+ * body validates). Hence the order, each step made visible before the next
+ * (release fences; x86 keeps stores in order, the fences keep the compiler
+ * from moving them):
+ *   1. the magic word (and key_len) := 0: the old body no longer validates;
+ *   2. the new body, padding and checksum;
+ *   3. the magic word;
+ *   4. succ := 0 last: whoever reads succ == 0 reads a finished record.
+ * Publication (the slot store) comes after, with release semantics too. */
 static void rec_write(struct fc_mempool *mp, uint64_t off, uint32_t len64,
 		      const struct fc_mempool_write *w, uint64_t h)
 {
 	unsigned char *r = mp->region + off;
-	uint32_t magic = FC_MEMPOOL_REC_MAGIC, kh = (uint32_t)h;
+	uint32_t kh = (uint32_t)h;
 	size_t body = (size_t)w->key_len + w->value_len;
 	size_t cks_off = FC_MEMPOOL_REC_HDR_LEN + ((body + 7) & ~(size_t)7);
-	uint64_t cks;
+	uint64_t cks, mw = (uint64_t)FC_MEMPOOL_REC_MAGIC | ((uint64_t)w->key_len << 32);
 
-	__atomic_store_n((uint64_t *)r, 0, __ATOMIC_RELAXED);
-	memcpy(r + 8, &magic, 4);
-	memcpy(r + 12, &w->key_len, 4);
+	__atomic_store_n((uint64_t *)(r + 8), 0, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	memcpy(r + 16, &w->value_len, 4);
 	memcpy(r + 20, &kh, 4);
 	memcpy(r + 24, &w->version, 8);
@@ -452,8 +467,20 @@ static void rec_write(struct fc_mempool *mp, uint64_t off, uint32_t len64,
 	if (w->value_len)
 		memcpy(r + 32 + w->key_len, w->value, w->value_len);
 	memset(r + 32 + body, 0, (size_t)len64 * FC_MEMPOOL_CHUNK - 32 - body);
-	cks = fc_mempool_hash(r + 8, FC_MEMPOOL_REC_HDR_LEN - 8 + body, off ^ FC_MEMPOOL_CKSUM_SEED);
+	/* The checksum covers bytes [8, 32 + body): magic and key_len as they
+	 * will be, not the 0 of step 1. */
+	{
+		unsigned char tmp[FC_MEMPOOL_REC_HDR_LEN - 8];
+		uint64_t seed = off ^ FC_MEMPOOL_CKSUM_SEED;
+
+		memcpy(tmp, &mw, 8);
+		memcpy(tmp + 8, r + 16, sizeof tmp - 8);
+		cks = fc_mempool__hash2(tmp, sizeof tmp, r + 32, body, seed);
+	}
 	memcpy(r + cks_off, &cks, 8);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)(r + 8), mw, __ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)r, 0, __ATOMIC_RELEASE);
 }
 
 /* Finds the slot of key. Returns its index in mp->slots or -1. */

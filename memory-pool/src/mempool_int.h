@@ -2,6 +2,7 @@
 #ifndef FC_MEMPOOL_INT_H
 #define FC_MEMPOOL_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct fc_config;
@@ -14,5 +15,9 @@ struct fc_config_node;
 void fc_mempool__cluster_fields(const struct fc_config *cfg, const struct fc_config_node *node,
 				uint64_t *region_bytes, const char **kind, const char **host,
 				uint16_t *port);
+
+/* fc_mempool_hash of the concatenation a || b; alen must be a multiple of 8
+ * (hash.c). */
+uint64_t fc_mempool__hash2(const void *a, size_t alen, const void *b, size_t blen, uint64_t seed);
 
 #endif
