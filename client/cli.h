@@ -31,6 +31,7 @@ struct fc_cli_group {
 };
 
 extern const struct fc_cli_group fc_cli_group_crypto;
+extern const struct fc_cli_group fc_cli_group_ledger;
 
 /* Prints "flexchain: <where>: <message> (see 'flexchain <where> --help')" as
  * one line on stderr and returns FC_CLI_USAGE. */

@@ -12,6 +12,7 @@
 
 static const struct fc_cli_group *const groups[] = {
     &fc_cli_group_crypto,
+    &fc_cli_group_ledger,
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
 

@@ -1,0 +1,1107 @@
+/* flexchain-storage: the storage pool daemon (see stord.h for threads).
+ *
+ * Every message is answered on the connection it came on with the request's
+ * request_id. Replies refused by back-pressure (FC_EBUSY) wait in a
+ * per-connection queue that on_drain flushes; while anything waits there a
+ * Deliver stream does not read further, so a slow subscriber costs at most
+ * one block of queued memory beyond fc_net's high watermark. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "fc_crypto.h"
+#include "fc_err.h"
+#include "fc_ledger.h"
+#include "fc_log.h"
+#include "fc_mem.h"
+#include "fc_net.h"
+#include "fc_policy.h"
+#include "fc_storage_client.h"
+#include "fc_tpool.h"
+#include "fc_validate.h"
+#include "fc_wire.h"
+#include "stord.h"
+
+#define COMP "storage"
+#define CATCHUP_BATCH 32
+#define QUERY_MAX_BLOCKS 256
+
+struct outbuf {
+	struct outbuf *next;
+	uint8_t *buf;
+	size_t len;
+};
+
+struct stord;
+
+/* Per accepted connection; outlives the fc_conn while jobs refer to it. */
+struct sconn {
+	struct stord *s;
+	struct fc_conn *conn; /* NULL once closed */
+	unsigned refs;
+	struct outbuf *oq_head, *oq_tail;
+	struct sconn *prev, *next; /* s->conns */
+	/* Deliver stream */
+	struct fc_ledger_iter *it;
+	uint64_t deliver_id;
+	int with_decisions;
+};
+
+struct ajob {
+	struct ajob *next;
+	struct sconn *sc;
+	uint64_t req_id;
+	Flexchain__ControlMessage *cm; /* owned */
+	uint64_t height;
+	int rc;
+	char err[FC_ERRMSG_LEN];
+};
+
+struct vjob {
+	uv_work_t w;
+	struct stord *s;
+	struct sconn *sc;
+	uint64_t req_id;
+	Flexchain__ControlMessage *cm; /* owned */
+	Flexchain__Verdict *verdict;   /* fc_validate_verdict_free */
+	int rc;
+	char err[FC_ERRMSG_LEN];
+};
+
+struct stord {
+	const struct fc_config *cfg;
+	const struct fc_config_node *self;
+	size_t self_index;
+	fc_cert *cert;
+	fc_key *key;
+	fc_crypto_castore *cs;
+	struct fc_ledger *ledger;
+	struct fc_tpool *pool;
+	size_t max_frame;
+
+	uv_loop_t loop;
+	struct fc_net_server *srv;
+	uv_signal_t sigterm, sigint;
+	uv_async_t async;
+	int closing;
+	struct sconn *conns;
+
+	pthread_t appender;
+	int appender_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct ajob *q_head, *q_tail;	    /* to the appender */
+	struct ajob *done_head, *done_tail; /* back to the loop */
+	atomic_int stopping;
+};
+
+/* ------------------------------------------------------------ connections */
+
+static void sc_unref(struct sconn *sc)
+{
+	if (--sc->refs > 0)
+		return;
+	while (sc->oq_head) {
+		struct outbuf *o = sc->oq_head;
+		sc->oq_head = o->next;
+		fc_free(o->buf);
+		fc_free(o);
+	}
+	fc_ledger_iter_destroy(sc->it);
+	fc_free(sc);
+}
+
+/* Sends buf (owned, fc_malloc'd) in order after anything already queued. */
+static void sc_send(struct sconn *sc, uint8_t *buf, size_t len)
+{
+	struct outbuf *o;
+	int rc;
+
+	if (!sc->conn) {
+		fc_free(buf);
+		return;
+	}
+	if (!sc->oq_head) {
+		rc = fc_conn_send_owned(sc->conn, buf, len);
+		if (rc == FC_OK)
+			return;
+		if (rc != FC_EBUSY) {
+			fc_free(buf);
+			return;
+		}
+		fc_log(FC_LOG_DEBUG, COMP, "peer slow, queueing until drained", "peer=%s",
+		       fc_conn_peer(sc->conn));
+	}
+	o = fc_malloc(sizeof *o);
+	if (!o) {
+		/* cannot keep order without it: give the connection up */
+		fc_free(buf);
+		fc_conn_close(sc->conn);
+		return;
+	}
+	o->next = NULL;
+	o->buf = buf;
+	o->len = len;
+	if (sc->oq_tail)
+		sc->oq_tail->next = o;
+	else
+		sc->oq_head = o;
+	sc->oq_tail = o;
+}
+
+static void reply(struct sconn *sc, Flexchain__ControlMessage *cm)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char em[FC_ERRMSG_LEN];
+
+	if (!sc->conn)
+		return;
+	if (fc_wire_encode(&cm->base, &buf, &len, em) != FC_OK) {
+		fc_log(FC_LOG_ERROR, COMP, "encode reply failed", "peer=%s reason=\"%s\"",
+		       fc_conn_peer(sc->conn), em);
+		fc_conn_close(sc->conn);
+		return;
+	}
+	sc_send(sc, buf, len);
+}
+
+static void reply_error(struct sconn *sc, uint64_t id, int code, const char *msg)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__Error e = FLEXCHAIN__ERROR__INIT;
+
+	e.code = (uint32_t)code;
+	e.message = (char *)msg;
+	cm.request_id = id;
+	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR;
+	cm.error = &e;
+	reply(sc, &cm);
+}
+
+/* Streams what the ledger has beyond the subscriber's position. */
+static void pump(struct sconn *sc)
+{
+	char em[FC_ERRMSG_LEN];
+
+	while (sc->it && sc->conn && !sc->oq_head) {
+		const struct fc_ledger_entry *e = NULL;
+		Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+		int rc = fc_ledger_iter_next(sc->it, &e, em);
+
+		if (rc != FC_OK) {
+			fc_log(FC_LOG_ERROR, COMP, "deliver failed", "peer=%s reason=\"%s\"",
+			       fc_conn_peer(sc->conn), em);
+			reply_error(sc, sc->deliver_id, rc, em);
+			fc_ledger_iter_destroy(sc->it);
+			sc->it = NULL;
+			return;
+		}
+		if (!e)
+			return; /* caught up: the next append wakes us */
+		cm.request_id = sc->deliver_id;
+		cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_BLOCK;
+		cm.block = e->block;
+		reply(sc, &cm);
+		if (sc->with_decisions) {
+			Flexchain__Decision d = FLEXCHAIN__DECISION__INIT;
+			d.height = e->height;
+			d.verdict = e->verdict;
+			d.certificate = e->cert;
+			cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_DECISION;
+			cm.decision = &d;
+			reply(sc, &cm);
+		}
+	}
+}
+
+static void on_drain(struct fc_conn *conn, void *ud)
+{
+	struct sconn *sc = ud;
+
+	while (sc->oq_head && sc->conn) {
+		struct outbuf *o = sc->oq_head;
+		int rc = fc_conn_send_owned(sc->conn, o->buf, o->len);
+		if (rc == FC_EBUSY)
+			return;
+		if (rc != FC_OK)
+			fc_free(o->buf);
+		sc->oq_head = o->next;
+		if (!sc->oq_head)
+			sc->oq_tail = NULL;
+		fc_free(o);
+	}
+	pump(sc);
+}
+
+static void on_accept(struct fc_conn *conn, void *ud)
+{
+	struct stord *s = ud;
+	struct sconn *sc = fc_calloc(1, sizeof *sc);
+
+	if (!sc) {
+		fc_conn_set_data(conn, NULL);
+		fc_conn_close(conn);
+		return;
+	}
+	sc->s = s;
+	sc->conn = conn;
+	sc->refs = 1;
+	sc->next = s->conns;
+	if (s->conns)
+		s->conns->prev = sc;
+	s->conns = sc;
+	fc_conn_set_data(conn, sc);
+}
+
+static void on_close(struct fc_conn *conn, int code, const char *reason, void *ud)
+{
+	struct sconn *sc = ud;
+
+	(void)conn;
+	(void)code;
+	(void)reason;
+	if (!sc)
+		return;
+	sc->conn = NULL;
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		sc->s->conns = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	fc_ledger_iter_destroy(sc->it);
+	sc->it = NULL;
+	sc_unref(sc);
+}
+
+/* ----------------------------------------------------------------- appends */
+
+static int check_certified(struct stord *s, const Flexchain__LedgerAppend *la, char *em)
+{
+	int rc;
+
+	if (!la || !la->block || !la->block->header || !la->verdict || !la->certificate)
+		return fc_errf(em, FC_EPROTO, "append: block, verdict and certificate required");
+	rc = fc_wire_check_block(la->block, em);
+	if (rc == FC_OK)
+		rc = fc_wire_check_verdict(la->verdict, la->block->n_envelopes, em);
+	if (rc == FC_OK)
+		rc = fc_wire_check_certificate(la->certificate, em);
+	if (rc != FC_OK)
+		return fc_errwrap(em, rc, "block %llu",
+				  (unsigned long long)la->block->header->height);
+	return fc_storage_verify_certified(s->cs, la->block, la->verdict, la->certificate, em);
+}
+
+/* Pulls what the most advanced peer has beyond our head. Appender thread. */
+static void catch_up(struct stord *s, struct fc_storage_client *cl)
+{
+	struct fc_storage_height hi;
+	char em[FC_ERRMSG_LEN];
+	uint64_t best_h = 0, mine, first;
+	size_t best = (size_t)-1;
+	int have_best = 0, empty;
+
+	for (size_t i = 0; i < s->cfg->storage.n_replicas; i++) {
+		if (i == s->self_index)
+			continue;
+		if (fc_storage_get_height(cl, i, &hi, em) != FC_OK) {
+			fc_log(FC_LOG_DEBUG, COMP, "peer unreachable", "peer=%s reason=\"%s\"",
+			       s->cfg->storage.replicas[i].id, em);
+			continue;
+		}
+		if (!hi.empty && (!have_best || hi.applied_height > best_h)) {
+			best_h = hi.applied_height;
+			best = i;
+			have_best = 1;
+		}
+	}
+	if (!have_best)
+		return;
+	empty = fc_ledger_applied_height(s->ledger, &mine) != FC_OK;
+	if (!empty && mine >= best_h)
+		return;
+	first = empty ? 0 : mine + 1;
+	fc_log(FC_LOG_INFO, COMP, "catching up", "peer=%s from=%llu to=%llu",
+	       s->cfg->storage.replicas[best].id, (unsigned long long)first,
+	       (unsigned long long)best_h);
+	for (uint64_t h = first; h <= best_h && !atomic_load(&s->stopping);) {
+		Flexchain__BlockReply *br = NULL;
+		int rc = fc_storage_get_blocks(cl, best, h, CATCHUP_BATCH, &br, em);
+		if (rc == FC_OK && (br->n_blocks == 0 || br->n_decisions != br->n_blocks))
+			rc = fc_errf(em, FC_EPROTO, "empty or unpaired block reply");
+		for (size_t j = 0; rc == FC_OK && j < br->n_blocks; j++) {
+			Flexchain__LedgerAppend la = FLEXCHAIN__LEDGER_APPEND__INIT;
+			Flexchain__Decision *d = br->decisions[j];
+			la.block = br->blocks[j];
+			la.verdict = d ? d->verdict : NULL;
+			la.certificate = d ? d->certificate : NULL;
+			rc = check_certified(s, &la, em);
+			if (rc == FC_OK && la.block->header->height != h)
+				rc = fc_errf(em, FC_EPROTO, "peer sent height %llu for %llu",
+					     (unsigned long long)la.block->header->height,
+					     (unsigned long long)h);
+			if (rc == FC_OK)
+				rc = fc_ledger_append(s->ledger, la.block, la.verdict,
+						      la.certificate, em);
+			if (rc == FC_OK)
+				h++;
+		}
+		if (br)
+			fc_wire_free(&br->base);
+		if (rc != FC_OK) {
+			fc_log(FC_LOG_WARN, COMP, "catch-up stopped",
+			       "peer=%s height=%llu reason=\"%s\"",
+			       s->cfg->storage.replicas[best].id, (unsigned long long)h, em);
+			return;
+		}
+	}
+	fc_log(FC_LOG_INFO, COMP, "caught up", "peer=%s height=%llu",
+	       s->cfg->storage.replicas[best].id, (unsigned long long)best_h);
+}
+
+static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob *j)
+{
+	const Flexchain__LedgerAppend *la = j->cm->ledger_append;
+	uint64_t applied = 0;
+	int empty;
+
+	j->rc = check_certified(s, la, j->err);
+	if (j->rc != FC_OK)
+		return;
+	j->height = la->block->header->height;
+	empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
+	if (cl && (empty ? j->height > 0 : j->height > applied + 1))
+		catch_up(s, cl); /* a gap: we missed blocks while down */
+	j->rc = fc_ledger_append(s->ledger, la->block, la->verdict, la->certificate, j->err);
+}
+
+static void *appender_main(void *arg)
+{
+	struct stord *s = arg;
+	struct fc_storage_client *cl = NULL;
+	struct fc_storage_client_opts o;
+	char em[FC_ERRMSG_LEN];
+
+	if (s->cfg->storage.n_replicas > 1) {
+		fc_storage_client_opts_init(&o);
+		o.skip_replica = s->self_index;
+		o.timeout_ms = 3000;
+		o.connect_timeout_ms = 500;
+		if (fc_storage_client_create(s->cfg, &o, &cl, em) != FC_OK)
+			fc_log(FC_LOG_WARN, COMP, "no peer client", "reason=\"%s\"", em);
+		else
+			catch_up(s, cl);
+	}
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct ajob *j;
+		while (!s->q_head && !atomic_load(&s->stopping))
+			pthread_cond_wait(&s->cv, &s->mu);
+		j = s->q_head;
+		if (!j)
+			break;
+		s->q_head = j->next;
+		if (!s->q_head)
+			s->q_tail = NULL;
+		j->next = NULL;
+		if (atomic_load(&s->stopping)) {
+			j->rc = fc_errf(j->err, FC_ECLOSED, "storage replica shutting down");
+		} else {
+			pthread_mutex_unlock(&s->mu);
+			do_append(s, cl, j);
+			pthread_mutex_lock(&s->mu);
+		}
+		if (s->done_tail)
+			s->done_tail->next = j;
+		else
+			s->done_head = j;
+		s->done_tail = j;
+		uv_async_send(&s->async);
+	}
+	pthread_mutex_unlock(&s->mu);
+	fc_storage_client_destroy(cl);
+	return NULL;
+}
+
+static void ajob_free(struct ajob *j)
+{
+	fc_wire_free(&j->cm->base);
+	sc_unref(j->sc);
+	fc_free(j);
+}
+
+static void on_async(uv_async_t *a)
+{
+	struct stord *s = a->data;
+	struct ajob *list;
+	int appended = 0;
+
+	pthread_mutex_lock(&s->mu);
+	list = s->done_head;
+	s->done_head = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->mu);
+	while (list) {
+		struct ajob *j = list;
+		Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+		Flexchain__LedgerAck ack = FLEXCHAIN__LEDGER_ACK__INIT;
+
+		list = j->next;
+		if (j->rc == FC_OK)
+			appended = 1;
+		else
+			fc_log(FC_LOG_WARN, COMP, "append refused",
+			       "height=%llu code=%s reason=\"%s\"", (unsigned long long)j->height,
+			       fc_strerror(j->rc), j->err);
+		ack.height = j->height;
+		ack.code = (uint32_t)j->rc;
+		ack.message = j->rc == FC_OK ? (char *)"" : j->err;
+		ack.replica = s->self->id;
+		cm.request_id = j->req_id;
+		cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_LEDGER_ACK;
+		cm.ledger_ack = &ack;
+		reply(j->sc, &cm);
+		ajob_free(j);
+	}
+	if (appended)
+		for (struct sconn *sc = s->conns; sc; sc = sc->next)
+			pump(sc);
+}
+
+static void enqueue_append(struct stord *s, struct sconn *sc, Flexchain__ControlMessage *cm)
+{
+	struct ajob *j = fc_calloc(1, sizeof *j);
+
+	if (!j) {
+		reply_error(sc, cm->request_id, FC_ENOMEM, "out of memory");
+		fc_wire_free(&cm->base);
+		return;
+	}
+	j->sc = sc;
+	sc->refs++;
+	j->req_id = cm->request_id;
+	j->cm = cm;
+	if (cm->ledger_append && cm->ledger_append->block && cm->ledger_append->block->header)
+		j->height = cm->ledger_append->block->header->height;
+	pthread_mutex_lock(&s->mu);
+	if (s->q_tail)
+		s->q_tail->next = j;
+	else
+		s->q_head = j;
+	s->q_tail = j;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* -------------------------------------------------------------- validation */
+
+static int st_get_versions(void *ud, const ProtobufCBinaryData *keys, size_t n, uint64_t *versions,
+			   char *errmsg)
+{
+	struct stord *s = ud;
+	struct fc_ledger_kv *kvs = fc_calloc(n ? n : 1, sizeof *kvs);
+	int rc;
+
+	if (!kvs)
+		return fc_errf(errmsg, FC_ENOMEM, "state: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		kvs[i].key = keys[i].data;
+		kvs[i].key_len = keys[i].len;
+	}
+	rc = fc_ledger_state_get_batch(s->ledger, kvs, n, errmsg);
+	if (rc == FC_OK)
+		for (size_t i = 0; i < n; i++)
+			versions[i] = kvs[i].found ? kvs[i].version : 0;
+	fc_ledger_kv_release(kvs, n);
+	fc_free(kvs);
+	return rc;
+}
+
+static int st_txids(void *ud, const char *const *ids, size_t n, bool *seen, char *errmsg)
+{
+	struct stord *s = ud;
+
+	for (size_t i = 0; i < n; i++) {
+		struct fc_ledger_tx tx;
+		int rc = fc_ledger_get_tx(s->ledger, ids[i], &tx, errmsg);
+		if (rc == FC_OK)
+			seen[i] = true;
+		else if (rc == FC_ENOTFOUND)
+			seen[i] = false;
+		else
+			return rc;
+	}
+	return FC_OK;
+}
+
+static const struct fc_policy *st_policy(void *ud, const char *contract)
+{
+	struct stord *s = ud;
+	const struct fc_config_policy *p = fc_config_contract_policy(s->cfg, contract);
+	return p ? p->pol : NULL;
+}
+
+static void validate_work(uv_work_t *w)
+{
+	struct vjob *j = w->data;
+	struct stord *s = j->s;
+	const Flexchain__ValidateRequest *vr = j->cm->validate_request;
+	const Flexchain__Block *b = vr ? vr->block : NULL;
+	struct fc_validate_opts o;
+	uint8_t wsh[FC_HASH_LEN];
+	uint8_t *status = NULL;
+	uint64_t h, applied = 0;
+	int empty;
+	int timeout = (int)(s->cfg->validation.timeout_ms ? s->cfg->validation.timeout_ms : 2000);
+
+	if (!b || !b->header) {
+		j->rc = fc_errf(j->err, FC_EPROTO, "validate: no block");
+		return;
+	}
+	h = b->header->height;
+	if (h > 0) {
+		j->rc = fc_ledger_wait(s->ledger, h - 1, timeout);
+		if (j->rc != FC_OK) {
+			empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
+			j->rc =
+			    fc_errf(j->err, j->rc,
+				    "validate block %llu: state through %llu not applied within "
+				    "%d ms (applied height %s%llu)",
+				    (unsigned long long)h, (unsigned long long)(h - 1), timeout,
+				    empty ? "none " : "", (unsigned long long)applied);
+			return;
+		}
+	}
+	empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
+	if (!empty && (h == 0 || applied != h - 1)) {
+		j->rc = fc_errf(j->err, FC_ESTATE,
+				"validate block %llu: already applied (applied height %llu)",
+				(unsigned long long)h, (unsigned long long)applied);
+		return;
+	}
+	status = fc_calloc(b->n_envelopes ? b->n_envelopes : 1, 1);
+	if (!status) {
+		j->rc = fc_errf(j->err, FC_ENOMEM, "validate: out of memory");
+		return;
+	}
+	memset(&o, 0, sizeof o);
+	o.castore = s->cs;
+	o.pool = s->pool;
+	o.parallel = s->cfg->validation.parallel && s->pool;
+	o.state.get_versions = st_get_versions;
+	o.state.txids_committed = st_txids;
+	o.state.policy_for = st_policy;
+	o.state.ud = s;
+	j->rc = fc_validate_block(&o, b, status, wsh, j->err);
+	if (j->rc != FC_OK) {
+		fc_errwrap(j->err, j->rc, "validate block %llu", (unsigned long long)h);
+		goto cleanup;
+	}
+	/* an append that raced the reads would make the verdict stale */
+	empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
+	if (h > 0 && (empty || applied != h - 1)) {
+		j->rc = fc_errf(j->err, FC_EAGAIN, "validate block %llu: state moved, retry",
+				(unsigned long long)h);
+		goto cleanup;
+	}
+	j->rc =
+	    fc_validate_verdict_sign(b, status, wsh, true, s->cert, s->key, &j->verdict, j->err);
+cleanup:
+	fc_free(status);
+	/* libuv's pool threads live until process exit without running
+	 * OpenSSL's thread-exit cleanup: free this thread's OpenSSL state now
+	 * (re-created on the next use) so a clean shutdown leaks nothing. */
+	OPENSSL_thread_stop();
+}
+
+static void validate_done(uv_work_t *w, int status)
+{
+	struct vjob *j = w->data;
+
+	(void)status;
+	if (j->rc == FC_OK) {
+		Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+		cm.request_id = j->req_id;
+		cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_VERDICT;
+		cm.verdict = j->verdict;
+		reply(j->sc, &cm);
+		fc_log(FC_LOG_INFO, COMP, "block validated", "height=%llu",
+		       (unsigned long long)j->verdict->height);
+	} else {
+		fc_log(FC_LOG_WARN, COMP, "validation failed", "reason=\"%s\"", j->err);
+		reply_error(j->sc, j->req_id, j->rc, j->err);
+	}
+	fc_validate_verdict_free(j->verdict);
+	fc_wire_free(&j->cm->base);
+	sc_unref(j->sc);
+	fc_free(j);
+}
+
+static void enqueue_validate(struct stord *s, struct sconn *sc, Flexchain__ControlMessage *cm)
+{
+	struct vjob *j = fc_calloc(1, sizeof *j);
+
+	if (!j) {
+		reply_error(sc, cm->request_id, FC_ENOMEM, "out of memory");
+		fc_wire_free(&cm->base);
+		return;
+	}
+	j->s = s;
+	j->sc = sc;
+	j->req_id = cm->request_id;
+	j->cm = cm;
+	j->w.data = j;
+	sc->refs++;
+	if (uv_queue_work(&s->loop, &j->w, validate_work, validate_done) != 0) {
+		reply_error(sc, cm->request_id, FC_EIO, "cannot queue validation");
+		sc_unref(sc);
+		fc_wire_free(&cm->base);
+		fc_free(j);
+	}
+}
+
+/* ----------------------------------------------------------------- queries */
+
+static void q_height(struct stord *s, struct sconn *sc, uint64_t id)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__HeightInfo hi = FLEXCHAIN__HEIGHT_INFO__INIT;
+	uint8_t hash[FC_HASH_LEN];
+	uint64_t h = 0;
+
+	if (fc_ledger_head(s->ledger, &h, hash) == FC_OK) {
+		hi.applied_height = h;
+		hi.last_hash.data = hash;
+		hi.last_hash.len = FC_HASH_LEN;
+	} else {
+		hi.empty = 1;
+	}
+	hi.node_id = s->self->id;
+	cm.request_id = id;
+	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_INFO;
+	cm.height_info = &hi;
+	reply(sc, &cm);
+}
+
+static void q_blocks(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain__BlockQuery *q)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__BlockReply br = FLEXCHAIN__BLOCK_REPLY__INIT;
+	Flexchain__Block **blocks = NULL;
+	Flexchain__Decision **decs = NULL;
+	Flexchain__Decision *dmem = NULL;
+	char em[FC_ERRMSG_LEN];
+	uint64_t from = q->height, count = q->count ? q->count : 1;
+	size_t n = 0, bytes = 0;
+	int rc = FC_OK;
+
+	if (q->hash.len) {
+		if (q->hash.len != FC_HASH_LEN) {
+			reply_error(sc, id, FC_EINVAL, "block query: hash must be 32 bytes");
+			return;
+		}
+		rc = fc_ledger_height_by_hash(s->ledger, q->hash.data, &from, em);
+		if (rc != FC_OK) {
+			reply_error(sc, id, rc, em);
+			return;
+		}
+	}
+	if (count > QUERY_MAX_BLOCKS)
+		count = QUERY_MAX_BLOCKS;
+	blocks = fc_calloc(count, sizeof *blocks);
+	decs = fc_calloc(count, sizeof *decs);
+	dmem = fc_calloc(count, sizeof *dmem);
+	if (!blocks || !decs || !dmem) {
+		reply_error(sc, id, FC_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (; n < count; n++) {
+		Flexchain__Block *b = NULL;
+		Flexchain__Verdict *v = NULL;
+		Flexchain__CommitCertificate *c = NULL;
+
+		rc = fc_ledger_get_block(s->ledger, from + n, &b, em);
+		if (rc == FC_OK)
+			rc = fc_ledger_get_verdict(s->ledger, from + n, &v, em);
+		if (rc == FC_OK)
+			rc = fc_ledger_get_cert(s->ledger, from + n, &c, em);
+		if (rc != FC_OK) {
+			fc_wire_free(b ? &b->base : NULL);
+			fc_wire_free(v ? &v->base : NULL);
+			break;
+		}
+		flexchain__decision__init(&dmem[n]);
+		dmem[n].height = from + n;
+		dmem[n].verdict = v;
+		dmem[n].certificate = c;
+		blocks[n] = b;
+		decs[n] = &dmem[n];
+		bytes += protobuf_c_message_get_packed_size(&b->base) +
+			 protobuf_c_message_get_packed_size(&c->base) * 2;
+		if (bytes > s->max_frame / 2) {
+			n++;
+			break;
+		}
+	}
+	if (n == 0) {
+		reply_error(sc, id, rc == FC_OK ? FC_ENOTFOUND : rc, rc == FC_OK ? "no block" : em);
+		goto cleanup;
+	}
+	br.n_blocks = n;
+	br.blocks = blocks;
+	br.n_decisions = n;
+	br.decisions = decs;
+	cm.request_id = id;
+	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_BLOCK_REPLY;
+	cm.block_reply = &br;
+	reply(sc, &cm);
+cleanup:
+	for (size_t i = 0; i < n; i++) {
+		fc_wire_free(&blocks[i]->base);
+		fc_wire_free(&dmem[i].verdict->base);
+		fc_wire_free(&dmem[i].certificate->base);
+	}
+	fc_free(blocks);
+	fc_free(decs);
+	fc_free(dmem);
+}
+
+static void q_tx(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain__TxQuery *q)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__TxInfo ti = FLEXCHAIN__TX_INFO__INIT;
+	struct fc_ledger_tx tx;
+	char em[FC_ERRMSG_LEN];
+	int rc = fc_ledger_get_tx(s->ledger, q->tx_id ? q->tx_id : "", &tx, em);
+
+	if (rc != FC_OK && rc != FC_ENOTFOUND) {
+		reply_error(sc, id, rc, em);
+		return;
+	}
+	ti.tx_id = q->tx_id;
+	if (rc == FC_OK) {
+		ti.found = 1;
+		ti.height = tx.height;
+		ti.index = tx.index;
+		ti.status = (Flexchain__TxStatus)tx.status;
+	}
+	cm.request_id = id;
+	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_INFO;
+	cm.tx_info = &ti;
+	reply(sc, &cm);
+}
+
+static void q_state(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain__StateQuery *q)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__StateReply sr = FLEXCHAIN__STATE_REPLY__INIT;
+	struct fc_ledger_kv *kvs = fc_calloc(q->n_keys ? q->n_keys : 1, sizeof *kvs);
+	Flexchain__StateEntry *ents = fc_calloc(q->n_keys ? q->n_keys : 1, sizeof *ents);
+	Flexchain__StateEntry **ptrs = fc_calloc(q->n_keys ? q->n_keys : 1, sizeof *ptrs);
+	char em[FC_ERRMSG_LEN];
+	uint64_t applied = 0;
+	int rc;
+
+	if (!kvs || !ents || !ptrs) {
+		reply_error(sc, id, FC_ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	(void)fc_ledger_applied_height(s->ledger, &applied);
+	for (size_t i = 0; i < q->n_keys; i++) {
+		kvs[i].key = q->keys[i].data;
+		kvs[i].key_len = q->keys[i].len;
+	}
+	rc = fc_ledger_state_get_batch(s->ledger, kvs, q->n_keys, em);
+	if (rc != FC_OK) {
+		reply_error(sc, id, rc, em);
+		goto cleanup;
+	}
+	for (size_t i = 0; i < q->n_keys; i++) {
+		flexchain__state_entry__init(&ents[i]);
+		ents[i].key = q->keys[i];
+		ents[i].found = kvs[i].found;
+		ents[i].version = kvs[i].version;
+		ents[i].value.data = kvs[i].value;
+		ents[i].value.len = kvs[i].value_len;
+		ptrs[i] = &ents[i];
+	}
+	sr.n_entries = q->n_keys;
+	sr.entries = ptrs;
+	sr.applied_height = applied;
+	cm.request_id = id;
+	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_STATE_REPLY;
+	cm.state_reply = &sr;
+	reply(sc, &cm);
+	fc_ledger_kv_release(kvs, q->n_keys);
+cleanup:
+	fc_free(kvs);
+	fc_free(ents);
+	fc_free(ptrs);
+}
+
+static void q_deliver(struct stord *s, struct sconn *sc, uint64_t id,
+		      const Flexchain__DeliverRequest *q)
+{
+	char em[FC_ERRMSG_LEN];
+	int rc;
+
+	if (sc->it) {
+		reply_error(sc, id, FC_ESTATE,
+			    "a deliver stream is already open on this connection");
+		return;
+	}
+	rc = fc_ledger_iter_from(s->ledger, q->from_height, FC_LEDGER_ITER_FOLLOW, 0, &sc->it, em);
+	if (rc != FC_OK) {
+		reply_error(sc, id, rc, em);
+		return;
+	}
+	sc->deliver_id = id;
+	sc->with_decisions = q->with_decisions;
+	pump(sc);
+}
+
+static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, void *ud)
+{
+	struct sconn *sc = ud;
+	struct stord *s = sc->s;
+	ProtobufCMessage *m = NULL;
+	Flexchain__ControlMessage *cm;
+	char em[FC_ERRMSG_LEN];
+	int rc;
+
+	rc = fc_wire_decode(&flexchain__control_message__descriptor, payload, len, s->max_frame, &m,
+			    em);
+	if (rc != FC_OK) {
+		fc_log(FC_LOG_WARN, COMP, "bad frame", "peer=%s reason=\"%s\"", fc_conn_peer(conn),
+		       em);
+		reply_error(sc, 0, rc, em);
+		return;
+	}
+	cm = (Flexchain__ControlMessage *)m;
+	if (s->closing) {
+		reply_error(sc, cm->request_id, FC_ECLOSED, "storage replica shutting down");
+		fc_wire_free(m);
+		return;
+	}
+	switch (cm->body_case) {
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_LEDGER_APPEND:
+		enqueue_append(s, sc, cm);
+		return; /* cm now owned by the job */
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_VALIDATE_REQUEST:
+		enqueue_validate(s, sc, cm);
+		return;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY:
+		q_height(s, sc, cm->request_id);
+		break;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_BLOCK_QUERY:
+		q_blocks(s, sc, cm->request_id, cm->block_query);
+		break;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_QUERY:
+		q_tx(s, sc, cm->request_id, cm->tx_query);
+		break;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_STATE_QUERY:
+		q_state(s, sc, cm->request_id, cm->state_query);
+		break;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_DELIVER_REQUEST:
+		q_deliver(s, sc, cm->request_id, cm->deliver_request);
+		break;
+	default:
+		reply_error(sc, cm->request_id, FC_EINVAL,
+			    "message not served by a storage replica");
+		break;
+	}
+	fc_wire_free(m);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+/* mkdir -p, mode 0700 for what it creates: the data dir holds the ledger. */
+static int mkdir_p(const char *path, char *errmsg)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof buf)
+		return fc_errf(errmsg, FC_EINVAL, "bad directory '%s'", path);
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1;; p++) {
+		char saved = *p;
+		if (saved != '/' && saved != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return fc_errf(errmsg, fc_err_from_errno(errno), "mkdir %s: %s", buf,
+				       strerror(errno));
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	return FC_OK;
+}
+
+static void stop_appender(struct stord *s)
+{
+	if (!s->appender_started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	atomic_store(&s->stopping, 1);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->appender, NULL);
+	s->appender_started = 0;
+}
+
+static void begin_shutdown(struct stord *s, const char *why)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	sd_notify(0, "STOPPING=1");
+	fc_log(FC_LOG_INFO, COMP, "shutting down", "id=%s reason=%s", s->self->id, why);
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	if (s->srv) {
+		fc_net_server_close(s->srv, NULL, NULL);
+		s->srv = NULL;
+	}
+	/* finishes the append in flight; queued ones are refused */
+	stop_appender(s);
+	on_async(&s->async);
+	uv_close((uv_handle_t *)&s->async, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	begin_shutdown(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
+{
+	struct stord *s;
+	struct fc_ledger_opts lo;
+	struct fc_net_opts no;
+	struct fc_net_cbs cbs;
+	uint64_t h = 0;
+	int rc, loop_ok = 0, mu_ok = 0, async_ok = 0;
+
+	s = fc_calloc(1, sizeof *s);
+	if (!s)
+		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
+	s->cfg = cfg;
+	s->self = fc_config_find_node_kind(cfg, FC_NODE_STORAGE, id);
+	if (!s->self) {
+		rc = fc_errf(errmsg, FC_ECONFIG, "%s: no storage replica with id '%s'", cfg->path,
+			     id);
+		goto out_free;
+	}
+	s->self_index = s->self->index;
+	s->max_frame =
+	    cfg->network.max_frame_bytes ? cfg->network.max_frame_bytes : FC_NET_DEFAULT_MAX_FRAME;
+	rc = fc_identity_load(cfg->crypto_dir, s->self->org, FC_IDENTITY_ROLE_STORAGE, id, &s->cert,
+			      &s->key, errmsg);
+	if (rc != FC_OK) {
+		fc_errwrap(errmsg, rc, "identity of %s", id);
+		goto out_free;
+	}
+	rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
+	if (rc != FC_OK)
+		goto out_identity;
+	rc = fc_tpool_create(cfg->validation.threads, &s->pool, errmsg);
+	if (rc != FC_OK)
+		goto out_castore;
+	rc = mkdir_p(s->self->data_dir, errmsg);
+	if (rc != FC_OK)
+		goto out_pool;
+	fc_ledger_opts_init(&lo);
+	rc = fc_ledger_open(s->self->data_dir, &lo, &s->ledger, errmsg);
+	if (rc != FC_OK) {
+		fc_errwrap(errmsg, rc, "open ledger %s", s->self->data_dir);
+		goto out_pool;
+	}
+	if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0) {
+		rc = fc_errf(errmsg, FC_EIO, "mutex init failed");
+		goto out_ledger;
+	}
+	mu_ok = 1;
+	if (uv_loop_init(&s->loop) != 0) {
+		rc = fc_errf(errmsg, FC_EIO, "uv_loop_init failed");
+		goto out_ledger;
+	}
+	loop_ok = 1;
+	uv_async_init(&s->loop, &s->async, on_async);
+	s->async.data = s;
+	async_ok = 1;
+	uv_signal_init(&s->loop, &s->sigterm);
+	uv_signal_init(&s->loop, &s->sigint);
+	s->sigterm.data = s->sigint.data = s;
+	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&s->sigint, on_signal, SIGINT);
+
+	memset(&no, 0, sizeof no);
+	no.max_frame_bytes = s->max_frame;
+	memset(&cbs, 0, sizeof cbs);
+	cbs.on_accept = on_accept;
+	cbs.on_frame = on_frame;
+	cbs.on_drain = on_drain;
+	cbs.on_close = on_close;
+	rc = fc_net_listen(&s->loop, s->self->host, s->self->port, &no, &cbs, s, &s->srv, errmsg);
+	if (rc != FC_OK) {
+		fc_errwrap(errmsg, rc, "listen %s:%u", s->self->host, (unsigned)s->self->port);
+		goto out_handles;
+	}
+	if (pthread_create(&s->appender, NULL, appender_main, s) != 0) {
+		rc = fc_errf(errmsg, FC_EIO, "cannot start the appender thread");
+		fc_net_server_close(s->srv, NULL, NULL);
+		s->srv = NULL;
+		goto out_handles;
+	}
+	s->appender_started = 1;
+
+	if (fc_ledger_applied_height(s->ledger, &h) == FC_OK)
+		fc_log(FC_LOG_INFO, COMP, "storage replica started",
+		       "id=%s port=%u data_dir=%s height=%llu", id, (unsigned)s->self->port,
+		       s->self->data_dir, (unsigned long long)h);
+	else
+		fc_log(FC_LOG_INFO, COMP, "storage replica started",
+		       "id=%s port=%u data_dir=%s height=none", id, (unsigned)s->self->port,
+		       s->self->data_dir);
+	sd_notify(0, "READY=1");
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	rc = FC_OK;
+	fc_log(FC_LOG_INFO, COMP, "storage replica stopped", "id=%s", id);
+	goto out_loop;
+
+out_handles:
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	if (async_ok)
+		uv_close((uv_handle_t *)&s->async, NULL);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+out_loop:
+	if (loop_ok && uv_loop_close(&s->loop) != 0)
+		fc_log(FC_LOG_WARN, COMP, "loop not empty at close", NULL);
+out_ledger:
+	if (mu_ok) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+	}
+	fc_ledger_close(s->ledger);
+out_pool:
+	fc_tpool_destroy(s->pool);
+out_castore:
+	fc_crypto_castore_destroy(s->cs);
+out_identity:
+	fc_crypto_cert_free(s->cert);
+	fc_crypto_key_free(s->key);
+out_free:
+	fc_free(s);
+	return rc;
+}

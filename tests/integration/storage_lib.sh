@@ -1,0 +1,140 @@
+# storage_lib.sh - sourced by the storage_*.sh integration tests.
+# Environment (set by ctest): FC_STORAGE, FC_CLI, FC_FEED, FC_TAMPER.
+# Provides a temp dir, a per-test cluster config on free loopback ports,
+# daemon start/stop helpers, and a trap that kills every daemon we started.
+set -eu
+
+: "${FC_STORAGE:?}" "${FC_CLI:?}" "${FC_FEED:?}" "${FC_TAMPER:?}"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc-storage-test.XXXXXX")
+pids=""
+bgpids=""
+
+cleanup() {
+	for p in $pids $bgpids; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$tmp"/*.log; do
+		[ -f "$f" ] || continue
+		echo "--- $f (tail)" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+port_busy() {
+	ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"
+}
+
+# A base port derived from our PID, moved on until 16 ports are free.
+pick_base() {
+	base=$((20000 + ($$ % 2500) * 16))
+	tries=0
+	while :; do
+		busy=0
+		i=0
+		while [ $i -lt 16 ]; do
+			if port_busy $((base + i)); then busy=1; break; fi
+			i=$((i + 1))
+		done
+		[ $busy -eq 0 ] && break
+		base=$((base + 16))
+		[ $base -lt 60000 ] || base=20000
+		tries=$((tries + 1))
+		[ $tries -lt 200 ] || fail "no free ports"
+	done
+}
+
+# write_config N_REPLICAS WRITE_QUORUM: $cfg, crypto material generated.
+write_config() {
+	n=$1
+	q=$2
+	pick_base
+	cfg=$tmp/cluster.yaml
+	{
+		echo "cluster: storage-test"
+		echo "crypto_dir: $tmp/crypto"
+		echo "organisations:"
+		echo "  - name: Org1"
+		echo "  - name: Org2"
+		echo "policies:"
+		echo "  - { name: both, rule: \"AND(Org1,Org2)\" }"
+		echo "default_policy: both"
+		echo "contracts:"
+		echo "  - { name: kv, policy: both }"
+		echo "orderers:"
+		echo "  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $base, raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }"
+		echo "storage:"
+		echo "  write_quorum: $q"
+		echo "  replicas:"
+		i=0
+		while [ $i -lt "$n" ]; do
+			echo "    - { id: storage$i, org: Org$((i % 2 + 1)), host: 127.0.0.1, port: $((base + 2 + i)), data_dir: $tmp/data/storage$i }"
+			i=$((i + 1))
+		done
+		echo "compute:"
+		echo "  - { id: compute-org1-0, org: Org1, host: 127.0.0.1, port: $((base + 8)) }"
+		echo "  - { id: compute-org2-0, org: Org2, host: 127.0.0.1, port: $((base + 9)) }"
+		echo "  - { id: compute-org1-1, org: Org1, host: 127.0.0.1, port: $((base + 10)) }"
+		echo "validation:"
+		echo "  timeout_ms: 5000"
+		echo "  threads: 2"
+	} >"$cfg"
+	"$FC_CLI" crypto generate --config "$cfg" >/dev/null || fail "crypto generate"
+}
+
+# start_storage ID: runs the daemon in the background, waits until it serves.
+start_storage() {
+	id=$1
+	touch "$tmp/$id.log"
+	before=$(grep -c "storage replica started" "$tmp/$id.log" || true)
+	FLEXCHAIN_LOG=${FC_STORAGE_LOG:-info} ${FC_WRAP:-} "$FC_STORAGE" --config "$cfg" --id "$id" >>"$tmp/$id.log" 2>&1 &
+	p=$!
+	pids="$pids $p"
+	eval "pid_$id=$p"
+	n=0
+	while [ "$(grep -c "storage replica started" "$tmp/$id.log" || true)" -le "$before" ]; do
+		kill -0 "$p" 2>/dev/null || fail "$id exited at start"
+		n=$((n + 1))
+		[ $n -lt 600 ] || fail "$id did not start"
+		sleep 0.05
+	done
+}
+
+# stop_storage ID: SIGTERM, must exit 0 within 30 s.
+stop_storage() {
+	eval "p=\$pid_$1"
+	kill -TERM "$p"
+	n=0
+	while kill -0 "$p" 2>/dev/null; do
+		n=$((n + 1))
+		[ $n -lt 600 ] || fail "$1 did not stop on SIGTERM"
+		sleep 0.05
+	done
+	st=0
+	wait "$p" || st=$?
+	[ "$st" -eq 0 ] || fail "$1 exited $st after SIGTERM"
+	grep -q "storage replica stopped" "$tmp/$1.log" || fail "$1: no stop line"
+}
+
+kill9_storage() {
+	eval "p=\$pid_$1"
+	kill -9 "$p"
+	wait "$p" 2>/dev/null || true
+}
+
+# wait_acked FILE N: until FILE has at least N "acked" lines (30 s max).
+wait_acked() {
+	n=0
+	while [ "$(grep -c acked "$1" 2>/dev/null || true)" -lt "$2" ]; do
+		n=$((n + 1))
+		[ $n -lt 600 ] || fail "fewer than $2 acknowledged appends in $1"
+		sleep 0.05
+	done
+}
