@@ -10,8 +10,10 @@ build=${FLEXCHAIN_BUILD_DIR:-build}
 cmake -S . -B "$build" -DFLEXCHAIN_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-rc=0
-ctest --output-on-failure -j"$(nproc)" --timeout 900 || rc=$?
+set +e
+ctest --output-on-failure -j"$(nproc)" --timeout 900 | tee ctest-output.log
+rc=${PIPESTATUS[0]}
+set -e
 
 # ctest hides the output of passing tests; the soft-RoCE runs' summaries are
 # worth seeing (test counts from inside the VM, and whether rdma was used).
@@ -20,4 +22,7 @@ for log in tests/rxe/vm*/console.log; do
 	echo "== soft-RoCE VM: $(dirname "$log")"
 	grep -E '^(FC_RXE_DEVICE|backend used|transport contract|\[  (PASSED|FAILED|SKIPPED)  \]|\[==========\] .* run)' "$log" || true
 done
+# ctest's summary once more, last, so it closes the output.
+echo
+grep -E 'tests passed, [0-9]+ tests? failed out of' ctest-output.log | tail -1 || true
 exit $rc
