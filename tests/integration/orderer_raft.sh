@@ -14,40 +14,9 @@ set -eu
 fc=$1
 ord=$2
 cli=$3
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc-orderer-raft.XXXXXX")
-pids=""
-
-cleanup() {
-	for p in $pids; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$tmp"/*.log; do
-		[ -f "$f" ] || continue
-		echo "--- $f (tail)" >&2
-		tail -n 20 "$f" >&2
-	done
-	exit 1
-}
-
-# Ports: a random base per run, skipped when any of its ports is in use, so
-# that parallel ctest runs do not collide.
-port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
-base=0
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	b=$(( 20000 + ($(od -An -N2 -tu2 /dev/urandom) % 3000) * 10 ))
-	ok=1
-	for o in 0 1 2 3 4 5 6 7; do port_free $((b + o)) || ok=0; done
-	if [ $ok = 1 ]; then base=$b; break; fi
-done
-[ $base != 0 ] || fail "no free port range"
+test_name=orderer-raft
+. "$(dirname "$0")/cluster_lib.sh"
+pick_base
 
 cat >"$tmp/cluster.yaml" <<EOF
 cluster: orderer-test

@@ -5,51 +5,8 @@
 set -eu
 
 : "${FC_STORAGE:?}" "${FC_CLI:?}" "${FC_FEED:?}" "${FC_TAMPER:?}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc-storage-test.XXXXXX")
-pids=""
-bgpids=""
-
-cleanup() {
-	for p in $pids $bgpids; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$tmp"/*.log; do
-		[ -f "$f" ] || continue
-		echo "--- $f (tail)" >&2
-		tail -n 15 "$f" >&2
-	done
-	exit 1
-}
-
-port_busy() {
-	ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"
-}
-
-# A base port derived from our PID, moved on until 16 ports are free.
-pick_base() {
-	base=$((20000 + ($$ % 2500) * 16))
-	tries=0
-	while :; do
-		busy=0
-		i=0
-		while [ $i -lt 16 ]; do
-			if port_busy $((base + i)); then busy=1; break; fi
-			i=$((i + 1))
-		done
-		[ $busy -eq 0 ] && break
-		base=$((base + 16))
-		[ $base -lt 60000 ] || base=20000
-		tries=$((tries + 1))
-		[ $tries -lt 200 ] || fail "no free ports"
-	done
-}
+test_name=storage-test
+. "$(dirname "$FC_LIB")/cluster_lib.sh"
 
 # write_config N_REPLICAS WRITE_QUORUM: $cfg, crypto material generated.
 write_config() {
