@@ -28,6 +28,7 @@ static const char *const names[FC_ERR__COUNT] = {
 	[FC_EAGAIN] = "try again",
 	[FC_ESTATE] = "invalid state",
 	[FC_EINTERNAL] = "internal error",
+	[FC_EDENIED] = "denied",
 };
 
 const char *fc_strerror(int code)

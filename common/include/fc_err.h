@@ -41,6 +41,7 @@ enum fc_err {
 	FC_EAGAIN,      /* transient condition, retry */
 	FC_ESTATE,      /* call not valid in the object's current state */
 	FC_EINTERNAL,   /* a bug: an invariant did not hold */
+	FC_EDENIED,     /* refused by a rule (access, ownership, balance) */
 	FC_ERR__COUNT
 };
 
