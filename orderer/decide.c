@@ -1,11 +1,13 @@
 /* decide.c - committees, verdicts, certificates, storage fallback and
  * append (see decide.h). Runs on the orderer's loop; only the blocking
  * storage calls run on a thread-pool thread, one at a time. */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "decide.h"
 #include "fc_canon.h"
+#include "fc_chaincfg.h"
 #include "fc_err.h"
 #include "fc_log.h"
 #include "fc_mem.h"
@@ -17,6 +19,19 @@
 #define COMP "orderer"
 #define RETRY_MS 500u
 #define MAX_QUEUE 256u
+#define MEM_BACKOFF_MS 1000u /* a memory node that failed is skipped this long */
+#define MEM_CONNECT_MS 1000u /* at most, per connection attempt */
+#define REPLAY_BATCH 64u     /* blocks per storage query when replaying configs */
+
+/* A memory node of the shard map in force: told of every committed block. */
+struct memnode {
+	char *id, *host;
+	uint16_t port;
+	struct fc_netc *nc; /* blocking, used by the storage job thread only */
+	uint64_t down_until;
+	int down_logged;
+	int waiting; /* LedgerAppend sent, no answer yet */
+};
 
 struct member {
 	char *id;
@@ -66,11 +81,25 @@ struct job {
 	char err[FC_ERRMSG_LEN];
 	struct fc_storage_height height;
 	Flexchain__Verdict *verdict;
+	/* configuration in force after the job's blocks (NULL: unchanged),
+	 * with a storage client for its replicas, for blocks from cc_h on */
+	struct fc_chaincfg *cc;
+	struct fc_storage_client *sc;
+	uint64_t cc_h;
 };
 
 struct fc_ord_decider {
 	struct fc_ord_decider_env env;
-	struct fc_storage_client *sc;
+	struct fc_storage_client *sc; /* for the replicas of cc */
+	/* The chain-agreed configuration in force for block cc_h, the next
+	 * one to append: blocks below cc_h are folded in. Replaced on the
+	 * loop thread between storage jobs only, so a job reads it freely. */
+	struct fc_chaincfg *cc;
+	uint64_t cc_h;
+	/* memory nodes of mem_cc (job thread only) */
+	struct memnode *mem;
+	size_t nmem;
+	const struct fc_chaincfg *mem_cc;
 	struct member *m;
 	size_t nm, mcap;
 
@@ -444,6 +473,320 @@ out:
 	fc_crypto_cert_free(signer);
 }
 
+/* ------------------------------------------------------------ memory nodes */
+
+static void mem_clear(struct fc_ord_decider *d)
+{
+	for (size_t i = 0; i < d->nmem; i++) {
+		fc_netc_close(d->mem[i].nc);
+		fc_free(d->mem[i].id);
+		fc_free(d->mem[i].host);
+	}
+	fc_free(d->mem);
+	d->mem = NULL;
+	d->nmem = 0;
+	d->mem_cc = NULL;
+}
+
+/* Makes d->mem the memory nodes of the shard map in force (job thread). */
+static void mem_sync(struct fc_ord_decider *d)
+{
+	const struct fc_config *v = fc_chaincfg_config(d->cc);
+	size_t n = v->memory.n_nodes;
+
+	if (d->mem_cc == d->cc)
+		return;
+	mem_clear(d);
+	if (n == 0) {
+		d->mem_cc = d->cc;
+		return;
+	}
+	d->mem = fc_calloc(n, sizeof *d->mem);
+	if (!d->mem)
+		return; /* retried on the next block */
+	for (size_t i = 0; i < n; i++) {
+		d->mem[i].id = fc_strdup(v->memory.nodes[i].id);
+		d->mem[i].host = fc_strdup(v->memory.nodes[i].host);
+		d->mem[i].port = v->memory.nodes[i].port;
+		d->nmem++;
+		if (!d->mem[i].id || !d->mem[i].host) {
+			mem_clear(d);
+			return;
+		}
+	}
+	d->mem_cc = d->cc;
+}
+
+static void mem_down(struct memnode *m, uint64_t height, const char *what, const char *err)
+{
+	fc_netc_close(m->nc);
+	m->nc = NULL;
+	m->waiting = 0;
+	m->down_until = fc_ord_now_ms() + MEM_BACKOFF_MS;
+	if (!m->down_logged)
+		fc_log(FC_LOG_WARN, COMP, "memory node unreachable, blocks go on without it",
+		       "id=%s height=%llu what=%s reason=\"%s\"", m->id, (unsigned long long)height,
+		       what, err);
+	m->down_logged = 1;
+}
+
+/* One frame from m: an answer to request_id, or a stale one (ignored). */
+static void mem_read(struct fc_ord_decider *d, struct memnode *m, const struct dec *x,
+		     unsigned left)
+{
+	char err[FC_ERRMSG_LEN] = "";
+	Flexchain__ControlMessage *cm = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0, max = d->env.cfg->network.max_frame_bytes;
+	int rc = fc_netc_recv(m->nc, &buf, &len, max, left ? left : 1, err);
+
+	if (rc == FC_ETIMEOUT)
+		return;
+	if (rc == FC_OK)
+		rc = fc_wire_decode(&flexchain__control_message__descriptor, buf, len, max,
+				    (ProtobufCMessage **)&cm, err);
+	fc_free(buf);
+	if (rc != FC_OK) {
+		mem_down(m, x->height, "receive", err);
+		return;
+	}
+	if (cm->request_id != x->height + 1)
+		goto out; /* late answer to an earlier block */
+	if (cm->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_LEDGER_ACK) {
+		const Flexchain__LedgerAck *a = cm->ledger_ack;
+		m->waiting = 0;
+		if (a->height != x->height || a->code != FC_OK || !a->replica ||
+		    strcmp(a->replica, m->id) != 0)
+			fc_log(FC_LOG_WARN, COMP, "memory node refused a block",
+			       "id=%s height=%llu ack_height=%llu code=%u replica=%s reason=\"%s\"",
+			       m->id, (unsigned long long)x->height, (unsigned long long)a->height,
+			       (unsigned)a->code, a->replica ? a->replica : "",
+			       a->message ? a->message : "");
+		else if (m->down_logged) {
+			fc_log(FC_LOG_INFO, COMP, "memory node back", "id=%s height=%llu", m->id,
+			       (unsigned long long)x->height);
+			m->down_logged = 0;
+		}
+	} else if (cm->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR) {
+		m->waiting = 0;
+		fc_log(FC_LOG_WARN, COMP, "memory node refused a block",
+		       "id=%s height=%llu code=%u reason=\"%s\"", m->id,
+		       (unsigned long long)x->height, (unsigned)cm->error->code,
+		       cm->error->message ? cm->error->message : "");
+	}
+out:
+	fc_wire_free(&cm->base);
+}
+
+/* Hands the certified block x, durable on the storage write quorum, to every
+ * memory node of the shard map in force and waits for their LedgerAcks, all
+ * within validation.timeout_ms. A node that is down, slow or refuses is
+ * logged and skipped for MEM_BACKOFF_MS: it catches up from storage, the
+ * chain never waits for it longer than that. Job thread. */
+static void mem_notify(struct fc_ord_decider *d, const struct dec *x)
+{
+	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__LedgerAppend la = FLEXCHAIN__LEDGER_APPEND__INIT;
+	char err[FC_ERRMSG_LEN] = "";
+	uint64_t now = fc_ord_now_ms(), deadline = now + d->env.cfg->validation.timeout_ms;
+	uint8_t *buf = NULL;
+	size_t len = 0, n_wait = 0;
+	struct pollfd *pf = NULL;
+	size_t *who = NULL;
+
+	mem_sync(d);
+	if (!d->nmem)
+		return;
+	la.block = x->b;
+	la.verdict = x->rep;
+	la.certificate = (Flexchain__CommitCertificate *)&x->cert;
+	m.request_id = x->height + 1;
+	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_LEDGER_APPEND;
+	m.ledger_append = &la;
+	pf = fc_calloc(d->nmem, sizeof *pf);
+	who = fc_calloc(d->nmem, sizeof *who);
+	if (!pf || !who || fc_wire_encode(&m.base, &buf, &len, err) != FC_OK) {
+		fc_log(FC_LOG_WARN, COMP, "cannot hand block to memory nodes", "height=%llu",
+		       (unsigned long long)x->height);
+		goto out;
+	}
+	for (size_t i = 0; i < d->nmem; i++) {
+		struct memnode *mn = &d->mem[i];
+		unsigned left;
+		int rc;
+
+		mn->waiting = 0;
+		now = fc_ord_now_ms();
+		if (now < mn->down_until || now >= deadline)
+			continue;
+		left = (unsigned)(deadline - now);
+		if (!mn->nc) {
+			rc = fc_netc_connect(mn->host, mn->port,
+					     left < MEM_CONNECT_MS ? left : MEM_CONNECT_MS, &mn->nc,
+					     err);
+			if (rc != FC_OK) {
+				mem_down(mn, x->height, "connect", err);
+				continue;
+			}
+		}
+		rc = fc_netc_send(mn->nc, buf, len, left, err);
+		if (rc != FC_OK) {
+			mem_down(mn, x->height, "send", err);
+			continue;
+		}
+		mn->waiting = 1;
+	}
+	for (;;) {
+		now = fc_ord_now_ms();
+		n_wait = 0;
+		for (size_t i = 0; i < d->nmem; i++)
+			if (d->mem[i].waiting && d->mem[i].nc) {
+				pf[n_wait] = (struct pollfd){fc_netc_fd(d->mem[i].nc), POLLIN, 0};
+				who[n_wait++] = i;
+			}
+		if (!n_wait || now >= deadline)
+			break;
+		if (poll(pf, n_wait, (int)(deadline - now)) <= 0)
+			continue; /* timeout (then the deadline ends it) or EINTR */
+		for (size_t k = 0; k < n_wait; k++)
+			if (pf[k].revents)
+				mem_read(d, &d->mem[who[k]], x,
+					 (unsigned)(deadline > fc_ord_now_ms()
+							? deadline - fc_ord_now_ms()
+							: 1));
+	}
+	for (size_t k = 0; k < n_wait; k++) {
+		struct memnode *mn = &d->mem[who[k]];
+		fc_log(FC_LOG_WARN, COMP, "memory node did not acknowledge in time",
+		       "id=%s height=%llu timeout_ms=%u", mn->id, (unsigned long long)x->height,
+		       (unsigned)d->env.cfg->validation.timeout_ms);
+		mn->waiting = 0;
+		mn->down_until = fc_ord_now_ms() + MEM_BACKOFF_MS;
+	}
+out:
+	fc_free(who);
+	fc_free(pf);
+	fc_free(buf);
+}
+
+/* ------------------------------------------------------------ configuration */
+
+/* A storage client for the replicas of j->cc (job thread). */
+static int job_new_client(struct fc_ord_decider *d, struct job *j)
+{
+	(void)d;
+	j->rc = fc_storage_client_create(fc_chaincfg_config(j->cc), NULL, &j->sc, j->err);
+	return j->rc;
+}
+
+/* Folds the VALID config transactions of block b (statuses st) into the
+ * configuration after the job's: j->cc. */
+static int job_fold(struct fc_ord_decider *d, struct job *j, const Flexchain__Block *b,
+		    const uint8_t *st)
+{
+	struct fc_chaincfg *cur = j->cc ? j->cc : d->cc, *next = NULL;
+	int rc;
+
+	if (!fc_chaincfg_block_changes(b, st))
+		return FC_OK;
+	rc = fc_chaincfg_apply_block(cur, b, st, &next, j->err);
+	if (rc == FC_EMISMATCH) {
+		/* Certified VALID by the validators, refused here: keep the
+		 * configuration rather than stall the chain. */
+		fc_log(FC_LOG_ERROR, COMP, "config transaction not applied",
+		       "height=%llu reason=\"%s\"", (unsigned long long)b->header->height, j->err);
+		return FC_OK;
+	}
+	if (rc != FC_OK)
+		return rc;
+	fc_chaincfg_unref(j->cc);
+	j->cc = next;
+	fc_log(FC_LOG_INFO, COMP, "configuration changed",
+	       "from_height=%llu sequence=%llu storage_replicas=%zu write_quorum=%u "
+	       "shard_version=%llu memory_nodes=%zu",
+	       (unsigned long long)fc_chaincfg_from_height(next),
+	       (unsigned long long)fc_chaincfg_sequence(next),
+	       fc_chaincfg_config(next)->storage.n_replicas,
+	       (unsigned)fc_chaincfg_config(next)->storage.write_quorum,
+	       (unsigned long long)fc_chaincfg_shard_version(next),
+	       fc_chaincfg_config(next)->memory.n_nodes);
+	return FC_OK;
+}
+
+/* Brings the configuration from d->cc_h up to block `to` (exclusive) from
+ * the decisions stored on the storage pool: a new leader, or one that was
+ * not leading while blocks were decided. */
+static int job_replay(struct fc_ord_decider *d, struct job *j, uint64_t to)
+{
+	uint64_t h = d->cc_h;
+	int rc = FC_OK;
+
+	while (h < to && rc == FC_OK) {
+		Flexchain__BlockReply *br = NULL;
+		uint64_t want = to - h < REPLAY_BATCH ? to - h : REPLAY_BATCH;
+
+		rc = FC_ENOTFOUND;
+		for (size_t r = 0; r < fc_storage_client_replicas(d->sc) && rc != FC_OK; r++)
+			rc = fc_storage_get_blocks(d->sc, r, h, want, &br, j->err);
+		if (rc != FC_OK)
+			return fc_errwrap(j->err, rc, "replay configuration at height %llu",
+					  (unsigned long long)h);
+		if (br->n_blocks == 0 || br->n_decisions != br->n_blocks)
+			rc = fc_errf(j->err, FC_EPROTO, "replay height %llu: no decisions",
+				     (unsigned long long)h);
+		for (size_t i = 0; rc == FC_OK && i < br->n_blocks && h < to; i++, h++) {
+			const Flexchain__Block *b = br->blocks[i];
+			const Flexchain__Decision *dc = br->decisions[i];
+			if (!b->header || b->header->height != h || !dc->verdict ||
+			    dc->verdict->tx_status.len != b->n_envelopes)
+				rc = fc_errf(j->err, FC_EPROTO, "replay height %llu: bad block",
+					     (unsigned long long)h);
+			else
+				rc = job_fold(d, j, b, dc->verdict->tx_status.data);
+		}
+		fc_wire_free(&br->base);
+	}
+	j->cc_h = h;
+	if (rc == FC_OK && j->cc)
+		rc = job_new_client(d, j);
+	return rc;
+}
+
+/* After block x is stored: the configuration for x->height + 1, from the
+ * verdict that was stored (ours, or a previous leader's on FC_EEXIST). */
+static int job_config_after_append(struct fc_ord_decider *d, struct job *j, struct dec *x,
+				   int stored_by_other)
+{
+	int rc;
+
+	if (x->height != d->cc_h)
+		return FC_OK; /* not in step: the next leadership replays */
+	if (!stored_by_other) {
+		rc = job_fold(d, j, x->b, x->rep->tx_status.data);
+		j->cc_h = x->height + 1;
+	} else {
+		rc = job_replay(d, j, x->height + 1);
+		return rc;
+	}
+	if (rc == FC_OK && j->cc)
+		rc = job_new_client(d, j);
+	return rc;
+}
+
+/* Installs what a job computed (loop thread, no job in flight). */
+static void install_config(struct fc_ord_decider *d, struct job *j)
+{
+	if (j->cc) {
+		fc_chaincfg_unref(d->cc);
+		d->cc = j->cc;
+		j->cc = NULL;
+		fc_storage_client_destroy(d->sc);
+		d->sc = j->sc;
+		j->sc = NULL;
+	}
+	d->cc_h = j->cc_h;
+}
+
 /* ------------------------------------------------------------ storage jobs */
 
 static void job_work(uv_work_t *w)
@@ -460,6 +803,9 @@ static void job_work(uv_work_t *w)
 			     r++)
 				j->rc = fc_storage_get_height(d->sc, r, &j->height, j->err);
 		}
+		if (j->rc == FC_OK)
+			j->rc =
+			    job_replay(d, j, j->height.empty ? 0 : j->height.applied_height + 1);
 		break;
 	case JOB_VALIDATE:
 		j->rc = FC_EUNSUPPORTED;
@@ -489,6 +835,13 @@ static void job_work(uv_work_t *w)
 			if (fc_storage_get_height(d->sc, 0, &sh, NULL) == FC_OK && !sh.empty &&
 			    sh.applied_height >= j->dec->height)
 				j->rc = FC_EEXIST;
+		}
+		if (j->rc == FC_OK)
+			mem_notify(d, j->dec);
+		if (j->rc == FC_OK || j->rc == FC_EEXIST) {
+			int rc = job_config_after_append(d, j, j->dec, j->rc == FC_EEXIST);
+			if (rc != FC_OK)
+				j->rc = rc; /* retried: then FC_EEXIST, from the stored verdict */
 		}
 		break;
 	}
@@ -522,6 +875,7 @@ static void job_done(uv_work_t *w, int status)
 		}
 		d->height_known = 1;
 		d->next_h = j->height.empty ? 0 : j->height.applied_height + 1;
+		install_config(d, j);
 		fc_log(FC_LOG_INFO, COMP, "deciding", "from_height=%llu chain_blocks=%llu",
 		       (unsigned long long)d->next_h, (unsigned long long)d->tip_n);
 		fill_queue(d);
@@ -557,7 +911,9 @@ static void job_done(uv_work_t *w, int status)
 			x->retry_at = fc_ord_now_ms() + RETRY_MS;
 			break;
 		}
-		/* Durable on a write quorum: tell the world, next block. */
+		/* Durable on a write quorum (and handed to the memory nodes):
+		 * the configuration for the next block, then tell the world. */
+		install_config(d, j);
 		if (j->rc == FC_OK)
 			d->env.publish(d->env.ud, x->b, x->rep, &x->cert);
 		d->head = x->next;
@@ -568,6 +924,8 @@ static void job_done(uv_work_t *w, int status)
 		fill_queue(d);
 		break;
 	}
+	fc_chaincfg_unref(j->cc);
+	fc_storage_client_destroy(j->sc);
 	fc_free(j);
 	if (d->stopping) {
 		if (d->stop_cb)
@@ -587,6 +945,7 @@ static void start_job(struct fc_ord_decider *d, enum job_kind kind, struct dec *
 	j->kind = kind;
 	j->dec = x;
 	j->epoch = d->epoch;
+	j->cc_h = d->cc_h;
 	j->work.data = j;
 	if (uv_queue_work(d->env.loop, &j->work, job_work, job_done) != 0) {
 		fc_free(j);
@@ -700,8 +1059,14 @@ int fc_ord_decider_create(const struct fc_ord_decider_env *env, struct fc_ord_de
 	if (!d)
 		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
 	d->env = *env;
-	rc = fc_storage_client_create(env->cfg, NULL, &d->sc, errmsg);
+	rc = fc_chaincfg_genesis(env->cfg, &d->cc, errmsg);
 	if (rc != FC_OK) {
+		fc_free(d);
+		return rc;
+	}
+	rc = fc_storage_client_create(fc_chaincfg_config(d->cc), NULL, &d->sc, errmsg);
+	if (rc != FC_OK) {
+		fc_chaincfg_unref(d->cc);
 		fc_free(d);
 		return fc_errwrap(errmsg, rc, "storage client");
 	}
@@ -732,6 +1097,8 @@ void fc_ord_decider_destroy(struct fc_ord_decider *d)
 		fc_free(d->m[i].id);
 	fc_free(d->m);
 	fc_storage_client_destroy(d->sc);
+	mem_clear(d);
+	fc_chaincfg_unref(d->cc);
 	fc_free(d);
 }
 

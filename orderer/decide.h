@@ -22,11 +22,28 @@
  * (fc_storage_validate) and its verdict is certified storage_validated.
  *
  * Commit. Certificates are appended to the storage replicas strictly in
- * height order (fc_storage_append, write quorum); then the Decision is
- * published (publish callback: Decision + CommitEvents to subscribers).
- * Storage calls are blocking, so they run on the libuv thread pool, one at a
- * time, in order. Failures are retried every 500 ms; ordering never waits
- * for decisions.
+ * height order (fc_storage_append, write quorum). Once block h is durable on
+ * the write quorum, the leader sends ControlMessage{request_id = h + 1,
+ * ledger_append{block, verdict, certificate}} to every memory node of the
+ * shard map in force (their control port) and waits for each one's
+ * ControlMessage{ledger_ack{height h, code 0, replica = node id}}, all
+ * within validation.timeout_ms. A memory node that is down, slow or refuses
+ * is logged and skipped for a second (it catches up from the storage pool):
+ * it never stalls the chain. No memory nodes: nothing to wait for. Then the
+ * Decision is published (publish callback: Decision + CommitEvents to
+ * subscribers). Storage and memory-node calls are blocking, so they run on
+ * the libuv thread pool, one job at a time, in order. Failures are retried
+ * every 500 ms; ordering never waits for decisions.
+ *
+ * Configuration. The decider keeps the chain-agreed configuration
+ * (fc_chaincfg.h), genesis from cfg. When block h is stored, the config
+ * transactions its stored verdict calls VALID are applied: the storage
+ * replicas, write quorum and memory nodes they set are used from block h + 1
+ * on (block h itself went to the replicas in force before). A leader that
+ * takes over first replays the configuration from the decisions stored on
+ * the storage pool up to its applied height (fetched from the replicas in
+ * force before the replay; every replica holds the whole ledger). Verdict
+ * signatures are still checked against env->cs, the genesis organisations.
  */
 #ifndef FC_ORDERER_DECIDE_H
 #define FC_ORDERER_DECIDE_H

@@ -28,7 +28,19 @@
  * absent). Otherwise TX_VALID, and its writes become the current versions
  * fc_version_pack(height, index) (a delete makes the key absent).
  * Config transactions (TX_CONFIG) are V1-checked for the client signature
- * and read and write no state.
+ * and read and write no state. Then, when state.check_config is set, the
+ * config transactions that passed are judged in block order, each on the
+ * configuration in force at the block's height as changed by the earlier
+ * ones of the same block that were accepted:
+ *   TX_BAD_CONFIG       check_config refused it (FC_ECONFIG): wrong
+ *                       sequence, a policy that does not parse or names an
+ *                       unknown organisation, ... (fc_chaincfg_check)
+ * So two config transactions of one block are both valid only with
+ * sequences current+1 then current+2. The validators of the storage pool
+ * and of the compute servers must judge with the configuration in force at
+ * the block's height (fc_chaincfg.h: fc_chaincfg_check_after on the
+ * snapshot after every earlier block's valid config transactions, whose
+ * castore and policies are also the ones to validate with).
  *
  * Scheduling: with a thread pool and parallel = true, V1 runs on all the
  * pool's threads and V2 runs over the dependency graph (independent
@@ -70,6 +82,20 @@ struct fc_validate_state_ops {
 	/* The policy that endorses contract (NULL: unknown contract, which
 	 * fails policy). Must be thread-safe; the result stays owned by ud. */
 	const struct fc_policy *(*policy_for)(void *ud, const char *contract);
+	/* Whether config transaction c is acceptable on the configuration in
+	 * force at the block's height changed by earlier[0..n_earlier), the
+	 * config transactions of this block accepted before it (in block
+	 * order). Returns FC_OK (accept), FC_ECONFIG (refuse: TX_BAD_CONFIG,
+	 * reason in why) or another code, which aborts validation of the block
+	 * (nothing is decided). why is FC_ERRMSG_LEN bytes. Called on the
+	 * thread running fc_validate_v1, never concurrently for one job, and
+	 * must answer the same for the same inputs on every validator
+	 * (fc_chaincfg_check_after of fc_chaincfg.h does the judging on a
+	 * snapshot; fc_chaincfg_check_config is this hook with the snapshot
+	 * as ud).
+	 * NULL: every config transaction that passes V1 is accepted. */
+	int (*check_config)(void *ud, const Flexchain__ConfigTx *const *earlier, size_t n_earlier,
+			    const Flexchain__ConfigTx *c, char *why);
 	void *ud;
 };
 

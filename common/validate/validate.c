@@ -214,6 +214,51 @@ out:
 	return rc;
 }
 
+/* Config transactions that passed V1, in block order: each is judged by
+ * state.check_config on the configuration as changed by the earlier
+ * accepted ones of this block; a refusal is TX_BAD_CONFIG. */
+static int check_configs(struct fc_validate_job *job, char *errmsg)
+{
+	const struct fc_validate_state_ops *ops = &job->o->state;
+	const Flexchain__ConfigTx **acc = NULL;
+	size_t n_acc = 0, n_cfg = 0;
+	char why[FC_ERRMSG_LEN];
+	int rc = FC_OK;
+
+	if (!ops->check_config)
+		return FC_OK;
+	for (size_t i = 0; i < job->n; i++)
+		if (job->status[i] == FLEXCHAIN__TX_STATUS__TX_VALID &&
+		    job->b->envelopes[i]->type == FLEXCHAIN__TX_TYPE__TX_CONFIG)
+			n_cfg++;
+	if (!n_cfg)
+		return FC_OK;
+	acc = fc_calloc(n_cfg, sizeof *acc);
+	if (!acc)
+		return fc_errf(errmsg, FC_ENOMEM, "validate block %llu: out of memory",
+			       (unsigned long long)job->height);
+	for (size_t i = 0; i < job->n; i++) {
+		const Flexchain__Envelope *env = job->b->envelopes[i];
+		if (job->status[i] != FLEXCHAIN__TX_STATUS__TX_VALID ||
+		    env->type != FLEXCHAIN__TX_TYPE__TX_CONFIG)
+			continue;
+		why[0] = '\0';
+		rc = ops->check_config(ops->ud, acc, n_acc, env->config, why);
+		if (rc == FC_OK) {
+			acc[n_acc++] = env->config;
+		} else if (rc == FC_ECONFIG) {
+			job->status[i] = FLEXCHAIN__TX_STATUS__TX_BAD_CONFIG;
+			rc = FC_OK;
+		} else {
+			fc_errf(errmsg, rc, "validate block %llu: config tx %zu: %s",
+				(unsigned long long)job->height, i, why[0] ? why : fc_strerror(rc));
+			break;
+		}
+	}
+	fc_free(acc);
+	return rc;
+}
+
 void fc_validate_job_free(struct fc_validate_job *job)
 {
 	if (!job)
@@ -313,6 +358,9 @@ int fc_validate_v1(const struct fc_validate_opts *o, const Flexchain__Block *b,
 			(unsigned long long)job->height, atomic_load(&job->v1_err_tx), fc_strerror(rc));
 		goto fail;
 	}
+	rc = check_configs(job, errmsg);
+	if (rc != FC_OK)
+		goto fail;
 	*out = job;
 	return FC_OK;
 nomem:
