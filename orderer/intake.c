@@ -50,3 +50,15 @@ out:
 	fc_crypto_cert_free(cert);
 	return rc;
 }
+
+int fc_ord_intake_dedup(const struct fc_ord_txtab *t, const char *txid, char *errmsg)
+{
+	const struct fc_ord_txent *e = fc_ord_txtab_find(t, txid);
+
+	if (!e)
+		return FC_OK;
+	if (e->state == FC_ORD_TX_CHAIN)
+		return fc_errf(errmsg, FC_EEXIST, "duplicate tx id: ordered in block %llu",
+			       (unsigned long long)e->height);
+	return fc_errf(errmsg, FC_EEXIST, "duplicate tx id: already pending");
+}

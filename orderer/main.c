@@ -19,9 +19,12 @@
 static const char usage[] =
     "Usage: flexchain-orderer --config FILE --id ID [--log-level LEVEL]\n"
     "                         [--snapshot-threshold N] [--snapshot-trailing N]\n"
+    "                         [--txid-window N]\n"
     "Runs orderer ID of the cluster described by FILE.\n"
     "  --snapshot-threshold N  Raft entries between snapshots (default 256)\n"
-    "  --snapshot-trailing N   entries kept after a snapshot (default 128)\n";
+    "  --snapshot-trailing N   entries kept after a snapshot (default 128)\n"
+    "  --txid-window N         ordered tx ids remembered for duplicate checks\n"
+    "                          (default 1000000)\n";
 
 struct app {
 	struct fc_orderer *o;
@@ -56,6 +59,7 @@ int main(int argc, char **argv)
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"snapshot-threshold", required_argument, NULL, 'S'},
 	    {"snapshot-trailing", required_argument, NULL, 'T'},
+	    {"txid-window", required_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -70,7 +74,7 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof a);
 	memset(&oopts, 0, sizeof oopts);
-	while ((c = getopt_long(argc, argv, "c:i:l:S:T:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:i:l:S:T:W:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			cfg_path = optarg;
@@ -90,6 +94,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			oopts.snapshot_trailing = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'W':
+			oopts.txid_window = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'h':
 			fputs(usage, stdout);

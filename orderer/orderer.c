@@ -640,7 +640,6 @@ static void on_envelope(struct fc_orderer *o, struct session *s, uint64_t rid,
 	char why[FC_ERRMSG_LEN] = "";
 	char leader[ADDR_MAX];
 	const char *tid = env->proposal && env->proposal->tx_id ? env->proposal->tx_id : "";
-	struct fc_ord_txent *e;
 	size_t size;
 	int rc;
 
@@ -657,14 +656,9 @@ static void on_envelope(struct fc_orderer *o, struct session *s, uint64_t rid,
 		reply_submit(s, rid, tid, rc, why, "");
 		goto free_env;
 	}
-	e = fc_ord_txtab_find(&o->txtab, txid);
-	if (e) {
-		if (e->state == FC_ORD_TX_CHAIN)
-			snprintf(why, sizeof why, "duplicate tx id: ordered in block %llu",
-				 (unsigned long long)e->height);
-		else
-			snprintf(why, sizeof why, "duplicate tx id: already pending");
-		reply_submit(s, rid, txid, FC_EEXIST, why, "");
+	rc = fc_ord_intake_dedup(&o->txtab, txid, why);
+	if (rc != FC_OK) {
+		reply_submit(s, rid, txid, rc, why, "");
 		goto free_env;
 	}
 	if (o->pending >= o->opts.max_pending) {
@@ -982,6 +976,8 @@ int fc_orderer_create(uv_loop_t *loop, const struct fc_config *cfg, const char *
 		o->opts.snapshot_threshold = 256;
 	if (!o->opts.snapshot_trailing)
 		o->opts.snapshot_trailing = 128;
+	if (!o->opts.txid_window)
+		o->opts.txid_window = FC_ORD_TXID_WINDOW_DEFAULT;
 	o->self = fc_config_find_node_kind(cfg, FC_NODE_ORDERER, id);
 	if (!o->self) {
 		rc = fc_errf(errmsg, FC_ENOTFOUND, "no orderer %s in %s", id, cfg->path);
@@ -1019,7 +1015,7 @@ int fc_orderer_create(uv_loop_t *loop, const struct fc_config *cfg, const char *
 			goto fail;
 		}
 	}
-	rc = fc_ord_txtab_init(&o->txtab);
+	rc = fc_ord_txtab_init(&o->txtab, o->opts.txid_window);
 	if (rc != FC_OK) {
 		rc = fc_errf(errmsg, rc, "out of memory");
 		goto fail;

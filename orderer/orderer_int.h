@@ -60,6 +60,13 @@ void fc_ord_cutter_reset(struct fc_ord_cutter *c);
 int fc_ord_intake_check(fc_crypto_castore *cs, const Flexchain__Envelope *env, uint64_t max_bytes,
 			char txid[FC_TXID_HEX_LEN + 1], char *errmsg);
 
+struct fc_ord_txtab;
+/* The duplicate check that follows fc_ord_intake_check: FC_EEXIST (errmsg
+ * "duplicate tx id: ordered in block H" or "...: already pending") when t
+ * holds txid, FC_OK otherwise. Only the window of t is checked: older
+ * duplicates are the validators' to refuse (see "tx ids" below). */
+int fc_ord_intake_dedup(const struct fc_ord_txtab *t, const char *txid, char *errmsg);
+
 /* ------------------------------------------------------------ blocks */
 
 /* Builds, hashes and signs block `height` over envs[0..n) (borrowed: the
@@ -82,11 +89,21 @@ int fc_ord_block_verify(fc_crypto_castore *cs, const Flexchain__Block *b, uint64
 
 /* ------------------------------------------------------------ tx ids */
 
-/* Tx id (binary, 32 bytes) -> where it stands. Chained hash table. */
+/* The orderer's memory of tx ids, bounded: every pending id (accepted, not
+ * yet ordered; at most max_pending of them) and the ids of the last
+ * `window` ordered transactions. Ordered ids sit in a FIFO in the order they
+ * were ordered; when more than `window` are held the oldest is evicted, so
+ * entries and buckets stay bounded by window + pending. A duplicate of an
+ * evicted id gets past intake but never into the state: validators and the
+ * storage pool refuse it against the ledger's tx index (fc_validate's
+ * txids_committed, DUPLICATE_TXID). Binary ids in a chained hash table. */
 enum fc_ord_tx_state { FC_ORD_TX_PENDING = 1, FC_ORD_TX_CHAIN = 2 };
 
+#define FC_ORD_TXID_WINDOW_DEFAULT 1000000u
+
 struct fc_ord_txent {
-	struct fc_ord_txent *next;
+	struct fc_ord_txent *next;  /* bucket chain */
+	struct fc_ord_txent *young; /* FC_ORD_TX_CHAIN: next younger ordered id */
 	uint8_t id[FC_HASH_LEN];
 	uint8_t state;
 	uint64_t height; /* for FC_ORD_TX_CHAIN */
@@ -95,17 +112,30 @@ struct fc_ord_txent {
 struct fc_ord_txtab {
 	struct fc_ord_txent **buckets;
 	size_t nbuckets; /* power of two */
-	size_t n;
+	size_t n;	 /* entries, pending and ordered */
+	size_t n_chain;	 /* ordered ids held, <= window */
+	size_t window;
+	struct fc_ord_txent *oldest, *newest; /* the FIFO of ordered ids */
+	uint64_t evicted;		      /* ordered ids forgotten so far */
 };
 
-int fc_ord_txtab_init(struct fc_ord_txtab *t);
+/* window: ordered ids remembered (0: FC_ORD_TXID_WINDOW_DEFAULT). */
+int fc_ord_txtab_init(struct fc_ord_txtab *t, size_t window);
 void fc_ord_txtab_destroy(struct fc_ord_txtab *t);
-/* hex: a 64-char tx id. NULL when absent or not hex. */
+/* hex: a 64-char tx id. NULL when absent (never seen, or evicted) or not
+ * hex. */
 struct fc_ord_txent *fc_ord_txtab_find(const struct fc_ord_txtab *t, const char *hex);
-/* Inserts or updates. FC_OK, FC_ENOMEM, FC_EINVAL (not hex). */
+/* Records a tx id as pending or ordered (at `height`). Pending -> ordered
+ * enters the FIFO and may evict the oldest ordered id; ordered -> ordered
+ * only updates the height. FC_OK, FC_ENOMEM, FC_EINVAL (not hex),
+ * FC_EEXIST (making an ordered id pending: an ordered id never goes back). */
 int fc_ord_txtab_put(struct fc_ord_txtab *t, const char *hex, enum fc_ord_tx_state st,
 		     uint64_t height);
+/* Forgets a pending tx id (its submission failed). Ordered ids leave only
+ * by eviction: this is a no-op for them. */
 void fc_ord_txtab_del(struct fc_ord_txtab *t, const char *hex);
+/* Bytes held by the table (buckets and entries), for tests and metrics. */
+size_t fc_ord_txtab_bytes(const struct fc_ord_txtab *t);
 
 /* ------------------------------------------------------------ block log */
 

@@ -11,9 +11,10 @@
  * CLIENT PROTOCOL (ControlMessage frames, fc_net.h)
  *   envelope -> submit_result. Refused at once with code != 0 when the
  *       envelope is oversized (FC_ETOOBIG), malformed (FC_EPROTO), badly
- *       signed (FC_EVERIFY), or its tx id is pending or already in the chain
- *       (FC_EEXIST). On a follower: FC_EAGAIN with `leader` = the leader's
- *       client address host:port (empty when none is known; retry later).
+ *       signed (FC_EVERIFY), or its tx id is pending or among the last
+ *       txid_window ordered ones (FC_EEXIST, see TX IDS). On a follower:
+ *       FC_EAGAIN with `leader` = the leader's client address host:port
+ *       (empty when none is known; retry later).
  *       Accepted envelopes are answered code 0 only once the block holding
  *       them is Raft-committed and applied (final in order); if leadership
  *       is lost first, FC_EAGAIN (the tx may or may not have been ordered:
@@ -41,6 +42,14 @@
  * is lost, duplicated or reordered; a new leader first commits a barrier and
  * continues from the last applied block. The first leader proposes the empty
  * genesis block (height 0).
+ *
+ * TX IDS. Intake remembers every pending tx id and the ids of the last
+ * opts.txid_window ordered transactions, oldest forgotten first, so its
+ * memory is bounded (about 100 bytes an id) however long the chain. A
+ * duplicate of an older transaction is ordered again but never applied:
+ * validators and the storage pool find its id in the ledger's tx index
+ * (fc_validate's txids_committed) and mark it DUPLICATE_TXID. On start the
+ * window is refilled from the tail of the local block log.
  *
  * DECISIONS (leader only, orderer/decide.h). Each block goes to a rotating
  * committee of validation.committee_size live compute servers; a majority
@@ -72,6 +81,8 @@ struct fc_orderer_opts {
 					* member further behind receives a
 					* snapshot and fetches the blocks it
 					* misses from the other orderers. */
+	unsigned txid_window;	       /* ordered tx ids remembered by intake;
+					* default 1000000 (see TX IDS) */
 };
 
 /* Creates the orderer `id` (an orderer of cfg) on loop: loads its identity

@@ -16,15 +16,21 @@
  *       twice and that every acknowledged tx id is in the chain. Exit 0 iff
  *       all holds.
  *   flexchain-orderer-client compute --config F --id ID [--seconds S]
+ *                            [--lie]
  *       a stand-in compute server: registers with the leader, heartbeats,
  *       and answers every ValidateRequest with a signed verdict declaring
- *       every transaction valid. Re-registers after a leader change.
+ *       every transaction valid. Re-registers after a leader change. With
+ *       --lie it signs a wrong verdict instead: the first transaction
+ *       marked MVCC_READ_CONFLICT (so the write-set hash differs too), or,
+ *       for an empty block, a corrupted write-set hash.
  *   flexchain-orderer-client storage-check --config F --blocks N
- *                            [--timeout-s S]
+ *                            [--timeout-s S] [--liar ID]
  *       waits until storage replica 0 holds blocks 0..N-1, then verifies
  *       every stored block's certificate (fc_storage_verify_certified) and
  *       prints how many were certified by a committee and how many by the
- *       storage pool.
+ *       storage pool. With --liar, also fails if any certificate holds a
+ *       verdict signed by compute server ID, or if a committee-certified
+ *       verdict is not the honest stand-ins' (every transaction valid).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +76,14 @@ static const char *opt(int argc, char **argv, const char *name, const char *def)
 		if (strcmp(argv[i], name) == 0)
 			return argv[i + 1];
 	return def;
+}
+
+static int has_flag(int argc, char **argv, const char *name)
+{
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
 }
 
 static int send_ctl(struct fc_netc *c, Flexchain__ControlMessage *m)
@@ -546,8 +560,8 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 	fc_key *key = NULL;
 	const uint8_t *der;
 	size_t dlen;
-	int target = 0;
-	uint64_t seq = 0, verdicts = 0;
+	int target = 0, lie = has_flag(argc, argv, "--lie");
+	uint64_t seq = 0, verdicts = 0, lies = 0;
 
 	if (!id || !(self = fc_config_find_node_kind(cfg, FC_NODE_COMPUTE, id)))
 		die("compute", "--id must name a compute server of the configuration");
@@ -625,16 +639,29 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 				Flexchain__ControlMessage vm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 				Flexchain__Verdict *v = NULL;
 				uint8_t *st = fc_calloc(b->n_envelopes + 1, 1), wsh[FC_HASH_LEN];
+				int hrc;
 				for (size_t i = 0; i < b->n_envelopes; i++)
 					st[i] = FLEXCHAIN__TX_STATUS__TX_VALID;
-				if (fc_hash_write_set(b, st, b->n_envelopes, wsh) == FC_OK &&
+				if (lie && b->n_envelopes)
+					st[0] = FLEXCHAIN__TX_STATUS__TX_MVCC_READ_CONFLICT;
+				hrc = fc_hash_write_set(b, st, b->n_envelopes, wsh);
+				if (lie && !b->n_envelopes)
+					wsh[0] ^= 0xff;
+				if (hrc == FC_OK &&
 				    fc_validate_verdict_sign(b, st, wsh, false, cert, key, &v,
 							     errmsg) == FC_OK) {
 					vm.request_id = r->request_id;
 					vm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_VERDICT;
 					vm.verdict = v;
-					if (send_ctl(c, &vm) == FC_OK)
+					if (send_ctl(c, &vm) == FC_OK) {
 						verdicts++;
+						lies += lie;
+						if (lie)
+							fprintf(stderr,
+								"compute %s: wrong verdict "
+								"signed for block %llu\n",
+								id, (unsigned long long)v->height);
+					}
 				}
 				fc_validate_verdict_free(v);
 				fc_free(st);
@@ -646,13 +673,39 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 		target = (target + 1) % (int)cfg->n_orderers;
 		sleep_ms(100);
 	}
-	printf("compute=%s verdicts=%llu\n", id, (unsigned long long)verdicts);
+	printf("compute=%s verdicts=%llu lies=%llu\n", id, (unsigned long long)verdicts,
+	       (unsigned long long)lies);
 	fc_crypto_key_free(key);
 	fc_crypto_cert_free(cert);
 	return 0;
 }
 
 /* ------------------------------------------------------------ storage-check */
+
+/* 1 when one of the certificate's verdicts is signed by compute server id. */
+static int certified_by(const Flexchain__CommitCertificate *c, const char *id)
+{
+	int found = 0;
+
+	for (size_t i = 0; i < c->n_verdicts && !found; i++) {
+		fc_cert *signer = NULL;
+		if (fc_crypto_cert_from_der(c->verdicts[i]->signer.data, c->verdicts[i]->signer.len,
+					    &signer, NULL) != FC_OK)
+			continue;
+		found = strcmp(fc_crypto_cert_cn(signer), id) == 0;
+		fc_crypto_cert_free(signer);
+	}
+	return found;
+}
+
+/* 1 when the verdict declares every transaction valid. */
+static int all_valid(const Flexchain__Verdict *v)
+{
+	for (size_t i = 0; i < v->tx_status.len; i++)
+		if (v->tx_status.data[i] != FLEXCHAIN__TX_STATUS__TX_VALID)
+			return 0;
+	return 1;
+}
 
 static int cmd_storage_check(const struct fc_config *cfg, int argc, char **argv)
 {
@@ -662,7 +715,8 @@ static int cmd_storage_check(const struct fc_config *cfg, int argc, char **argv)
 	struct fc_storage_height h = {0};
 	fc_crypto_castore *cs = NULL;
 	char errmsg[FC_ERRMSG_LEN] = "";
-	uint64_t next = 0, by_committee = 0, by_storage = 0;
+	const char *liar = opt(argc, argv, "--liar", NULL);
+	uint64_t next = 0, by_committee = 0, by_storage = 0, liar_in = 0, not_majority = 0;
 	int bad = 0;
 
 	if (!blocks)
@@ -707,12 +761,34 @@ static int cmd_storage_check(const struct fc_config *cfg, int argc, char **argv)
 				by_storage++;
 			else
 				by_committee++;
+			if (!liar)
+				continue;
+			if (certified_by(d->certificate, liar)) {
+				fprintf(stderr,
+					"storage-check: block %llu: certificate holds a "
+					"verdict of %s\n",
+					(unsigned long long)next, liar);
+				liar_in++;
+				bad = 1;
+			}
+			if (!d->certificate->storage_validated && !all_valid(d->verdict)) {
+				fprintf(stderr,
+					"storage-check: block %llu: certified verdict is "
+					"not the majority's\n",
+					(unsigned long long)next);
+				not_majority++;
+				bad = 1;
+			}
 		}
 		fc_wire_free((ProtobufCMessage *)br);
 	}
-	printf("storage blocks=%llu committee_certified=%llu storage_validated=%llu result=%s\n",
+	printf("storage blocks=%llu committee_certified=%llu storage_validated=%llu",
 	       (unsigned long long)next, (unsigned long long)by_committee,
-	       (unsigned long long)by_storage, bad ? "FAIL" : "ok");
+	       (unsigned long long)by_storage);
+	if (liar)
+		printf(" liar=%s liar_in_certificate=%llu not_majority=%llu", liar,
+		       (unsigned long long)liar_in, (unsigned long long)not_majority);
+	printf(" result=%s\n", bad ? "FAIL" : "ok");
 	fc_storage_client_destroy(sc);
 	fc_crypto_castore_destroy(cs);
 	return bad;

@@ -1,6 +1,8 @@
 /* Unit tests of the orderer's intake checks with real signed envelopes:
  * a good envelope passes; oversized, malformed, forged tx id, unknown CA and
- * bad client signatures are refused with the documented codes. */
+ * bad client signatures are refused with the documented codes; duplicates
+ * are refused while pending or within the bounded window of ordered tx ids,
+ * whose memory stays bounded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,7 +125,7 @@ static void test_txtab(void **state)
 	Flexchain__Envelope *e[3000];
 	struct fc_ord_txent *x;
 
-	assert_int_equal(fc_ord_txtab_init(&t), FC_OK);
+	assert_int_equal(fc_ord_txtab_init(&t, 0), FC_OK);
 	/* Enough ids to make the table grow a few times. */
 	for (int i = 0; i < 3000; i++) {
 		e[i] = good((uint64_t)i);
@@ -157,13 +159,97 @@ static void test_txtab(void **state)
 	fc_ord_txtab_destroy(&t);
 }
 
+/* Window 100: 250 transactions pass intake and are ordered (two per
+ * block); the newest 100 are then refused as duplicates, the oldest 150 are
+ * forgotten (intake lets them through: the ledger's tx index catches them
+ * at validation), and memory does not grow with more ordered ids. */
+static void test_window(void **state)
+{
+	enum { W = 100, N = 250, MORE = 1000 };
+	struct fc_ord_txtab t;
+	Flexchain__Envelope *e[N];
+	char txid[FC_TXID_HEX_LEN + 1], err[FC_ERRMSG_LEN] = "";
+	size_t bytes, max_bytes = 0;
+
+	assert_int_equal(fc_ord_txtab_init(&t, W), FC_OK);
+	for (int i = 0; i < N; i++) {
+		e[i] = good(10000 + (uint64_t)i);
+		assert_int_equal(fc_ord_intake_check(pki.cs, e[i], 1 << 20, txid, err), FC_OK);
+		assert_int_equal(fc_ord_intake_dedup(&t, txid, err), FC_OK);
+		assert_int_equal(fc_ord_txtab_put(&t, txid, FC_ORD_TX_PENDING, 0), FC_OK);
+		/* Pending: a second submission is refused. */
+		assert_int_equal(fc_ord_intake_dedup(&t, txid, err), FC_EEXIST);
+		assert_non_null(strstr(err, "already pending"));
+		/* Pending ids cannot be evicted; ordered ones can. */
+		assert_int_equal(fc_ord_txtab_put(&t, txid, FC_ORD_TX_CHAIN, 1 + (uint64_t)i / 2),
+				 FC_OK);
+		assert_true(t.n_chain <= W);
+		assert_true(t.n <= W);
+		bytes = fc_ord_txtab_bytes(&t);
+		if (bytes > max_bytes)
+			max_bytes = bytes;
+	}
+	assert_int_equal(t.n_chain, W);
+	assert_int_equal(t.n, W);
+	assert_int_equal(t.evicted, N - W);
+	/* An ordered id never goes back to pending. */
+	assert_int_equal(fc_ord_txtab_put(&t, e[N - 1]->proposal->tx_id, FC_ORD_TX_PENDING, 0),
+			 FC_EEXIST);
+	/* The newest W: refused with FC_EEXIST, naming their block. */
+	for (int i = N - W; i < N; i++) {
+		char want[64];
+		assert_int_equal(fc_ord_intake_check(pki.cs, e[i], 1 << 20, txid, err), FC_OK);
+		assert_int_equal(fc_ord_intake_dedup(&t, txid, err), FC_EEXIST);
+		snprintf(want, sizeof want, "ordered in block %d", 1 + i / 2);
+		assert_non_null(strstr(err, want));
+	}
+	/* The oldest: forgotten, so intake admits them again. */
+	for (int i = 0; i < N - W; i++) {
+		assert_null(fc_ord_txtab_find(&t, e[i]->proposal->tx_id));
+		assert_int_equal(fc_ord_intake_dedup(&t, e[i]->proposal->tx_id, err), FC_OK);
+	}
+	/* Deleting an ordered id is a no-op: only eviction removes it. */
+	fc_ord_txtab_del(&t, e[N - 1]->proposal->tx_id);
+	assert_non_null(fc_ord_txtab_find(&t, e[N - 1]->proposal->tx_id));
+	/* Many more ordered ids (synthetic, distinct): count and memory stay
+	 * bounded by the window. */
+	for (int i = 0; i < MORE; i++) {
+		char hex[FC_TXID_HEX_LEN + 1];
+		snprintf(hex, sizeof hex, "%064x", 0x5000000 + i);
+		assert_int_equal(fc_ord_txtab_put(&t, hex, FC_ORD_TX_CHAIN, 1000), FC_OK);
+		assert_true(fc_ord_txtab_bytes(&t) <= max_bytes);
+	}
+	assert_int_equal(t.n_chain, W);
+	assert_int_equal(t.n, W);
+	assert_int_equal(t.evicted, N + MORE - W);
+	for (int i = 0; i < N; i++) {
+		assert_null(fc_ord_txtab_find(&t, e[i]->proposal->tx_id));
+		ord_env_free(e[i]);
+	}
+	/* Pending ids do not count against the window. */
+	for (int i = 0; i < 3 * W; i++) {
+		char hex[FC_TXID_HEX_LEN + 1];
+		snprintf(hex, sizeof hex, "%064x", 0x6000000 + i);
+		assert_int_equal(fc_ord_txtab_put(&t, hex, FC_ORD_TX_PENDING, 0), FC_OK);
+	}
+	assert_int_equal(t.n_chain, W);
+	assert_int_equal(t.n, 4 * W);
+	for (int i = 0; i < 3 * W; i++) {
+		char hex[FC_TXID_HEX_LEN + 1];
+		snprintf(hex, sizeof hex, "%064x", 0x6000000 + i);
+		fc_ord_txtab_del(&t, hex);
+	}
+	assert_int_equal(t.n, W);
+	fc_ord_txtab_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good_envelope), cmocka_unit_test(test_oversized),
 	    cmocka_unit_test(test_malformed),	  cmocka_unit_test(test_forged_txid),
 	    cmocka_unit_test(test_bad_signature), cmocka_unit_test(test_unknown_ca),
-	    cmocka_unit_test(test_txtab),
+	    cmocka_unit_test(test_txtab),	  cmocka_unit_test(test_window),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
