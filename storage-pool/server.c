@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <systemd/sd-daemon.h>
@@ -22,6 +23,7 @@
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_net.h"
+#include "fc_ops.h"
 #include "fc_policy.h"
 #include "fc_storage_client.h"
 #include "fc_tpool.h"
@@ -75,6 +77,31 @@ struct vjob {
 	char err[FC_ERRMSG_LEN];
 };
 
+/* Final transaction statuses (TxStatus of flexchain.proto), as metric labels. */
+static const char *const status_names[] = {
+    "unknown",	     "valid",	       "mvcc_read_conflict", "endorsement_policy_failure",
+    "bad_signature", "duplicate_txid", "bad_payload",	     "bad_config",
+};
+#define N_STATUS (sizeof status_names / sizeof status_names[0])
+
+enum { Q_HEIGHT, Q_BLOCKS, Q_TX, Q_STATE, Q_DELIVER, Q__COUNT };
+static const char *const query_names[Q__COUNT] = {"height", "blocks", "tx", "state", "deliver"};
+
+/* The fc_storage_* series (fc_ops.h); updated from the loop, the appender
+ * and the libuv pool, read by the metrics server's thread. */
+struct stord_metrics {
+	struct fc_metrics *reg;
+	struct fc_metric *height;	     /* gauge: applied height, -1 when empty */
+	struct fc_metric *blocks;	     /* counter */
+	struct fc_metric *txs[N_STATUS];     /* counter by final status */
+	struct fc_metric *append_seconds;    /* histogram: ledger append (synced write) */
+	struct fc_metric *queries[Q__COUNT]; /* counter by query kind */
+	struct fc_metric *validations_ok;    /* counter: HyBE verdicts produced */
+	struct fc_metric *validations_err;   /* counter: validations refused or failed */
+	struct fc_metric *subscribers;	     /* gauge: open Deliver streams */
+	struct fc_metric *refused;	     /* counter: appends refused */
+};
+
 struct stord {
 	const struct fc_config *cfg;
 	const struct fc_config_node *self;
@@ -100,7 +127,113 @@ struct stord {
 	struct ajob *q_head, *q_tail;	    /* to the appender */
 	struct ajob *done_head, *done_tail; /* back to the loop */
 	atomic_int stopping;
+
+	struct stord_metrics m;
+	struct fc_ops_server *ops;
+	atomic_int serving; /* ledger open and the port listening: /healthz ok */
 };
+
+/* ----------------------------------------------------------------- metrics */
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int metrics_init(struct stord *s, char *errmsg)
+{
+	struct stord_metrics *m = &s->m;
+	int rc;
+
+	rc = fc_metrics_create(&m->reg, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_add_process(m->reg, "storage", errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_gauge(m->reg, "fc_storage_applied_height",
+				      "Height of the last block applied to the ledger and state "
+				      "(-1 when empty).",
+				      NULL, &m->height, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_counter(m->reg, "fc_storage_blocks_appended_total",
+					"Certified blocks appended to the ledger (also by "
+					"catch-up).",
+					NULL, &m->blocks, errmsg);
+	for (size_t i = 0; rc == FC_OK && i < N_STATUS; i++) {
+		const char *l[] = {"status", status_names[i], NULL};
+		rc = fc_metrics_counter(m->reg, "fc_storage_txs_total",
+					"Transactions appended, by final status.", l, &m->txs[i],
+					errmsg);
+	}
+	if (rc == FC_OK)
+		rc = fc_metrics_histogram(m->reg, "fc_storage_append_seconds",
+					  "Latency of one ledger append (block, verdict, state, "
+					  "synced) in seconds.",
+					  NULL, fc_metrics_latency_buckets, FC_METRICS_LATENCY_N,
+					  &m->append_seconds, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_counter(m->reg, "fc_storage_appends_refused_total",
+					"Appends refused (bad block, signature, gap).", NULL,
+					&m->refused, errmsg);
+	for (size_t i = 0; rc == FC_OK && i < Q__COUNT; i++) {
+		const char *l[] = {"query", query_names[i], NULL};
+		rc = fc_metrics_counter(m->reg, "fc_storage_queries_total",
+					"Queries served, by kind.", l, &m->queries[i], errmsg);
+	}
+	if (rc == FC_OK) {
+		const char *l[] = {"result", "ok", NULL};
+		rc = fc_metrics_counter(m->reg, "fc_storage_validations_total",
+					"Blocks validated by this replica (HyBE fallback), by "
+					"result.",
+					l, &m->validations_ok, errmsg);
+	}
+	if (rc == FC_OK) {
+		const char *l[] = {"result", "error", NULL};
+		rc = fc_metrics_counter(m->reg, "fc_storage_validations_total", NULL, l,
+					&m->validations_err, errmsg);
+	}
+	if (rc == FC_OK)
+		rc = fc_metrics_gauge(m->reg, "fc_storage_deliver_subscribers",
+				      "Open Deliver streams.", NULL, &m->subscribers, errmsg);
+	if (rc != FC_OK)
+		fc_errwrap(errmsg, rc, "metrics");
+	return rc;
+}
+
+/* After a successful append of block (and its verdict). Appender thread. */
+static void note_appended(struct stord *s, const Flexchain__Block *b, const Flexchain__Verdict *v,
+			  double secs)
+{
+	fc_metric_observe(s->m.append_seconds, secs);
+	fc_metric_inc(s->m.blocks);
+	fc_metric_set(s->m.height, (double)b->header->height);
+	for (size_t i = 0; v && i < v->tx_status.len; i++) {
+		uint8_t st = v->tx_status.data[i];
+		fc_metric_inc(s->m.txs[st < N_STATUS ? st : 0]);
+	}
+}
+
+static int health(void *ud, char *reason, size_t n)
+{
+	struct stord *s = ud;
+
+	if (atomic_load(&s->serving))
+		return 1;
+	snprintf(reason, n, "%s", atomic_load(&s->stopping) ? "shutting down" : "starting");
+	return 0;
+}
+
+/* The Deliver stream of sc ends (error or close). */
+static void stream_end(struct sconn *sc)
+{
+	if (!sc->it)
+		return;
+	fc_ledger_iter_destroy(sc->it);
+	sc->it = NULL;
+	fc_metric_gauge_add(sc->s->m.subscribers, -1);
+}
 
 /* ------------------------------------------------------------ connections */
 
@@ -200,8 +333,7 @@ static void pump(struct sconn *sc)
 			fc_log(FC_LOG_ERROR, COMP, "deliver failed", "peer=%s reason=\"%s\"",
 			       fc_conn_peer(sc->conn), em);
 			reply_error(sc, sc->deliver_id, rc, em);
-			fc_ledger_iter_destroy(sc->it);
-			sc->it = NULL;
+			stream_end(sc);
 			return;
 		}
 		if (!e)
@@ -277,8 +409,7 @@ static void on_close(struct fc_conn *conn, int code, const char *reason, void *u
 		sc->s->conns = sc->next;
 	if (sc->next)
 		sc->next->prev = sc->prev;
-	fc_ledger_iter_destroy(sc->it);
-	sc->it = NULL;
+	stream_end(sc);
 	sc_unref(sc);
 }
 
@@ -349,9 +480,14 @@ static void catch_up(struct stord *s, struct fc_storage_client *cl)
 				rc = fc_errf(em, FC_EPROTO, "peer sent height %llu for %llu",
 					     (unsigned long long)la.block->header->height,
 					     (unsigned long long)h);
-			if (rc == FC_OK)
+			if (rc == FC_OK) {
+				struct timespec t0;
+				clock_gettime(CLOCK_MONOTONIC, &t0);
 				rc = fc_ledger_append(s->ledger, la.block, la.verdict,
 						      la.certificate, em);
+				if (rc == FC_OK)
+					note_appended(s, la.block, la.verdict, seconds_since(&t0));
+			}
 			if (rc == FC_OK)
 				h++;
 		}
@@ -371,6 +507,7 @@ static void catch_up(struct stord *s, struct fc_storage_client *cl)
 static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob *j)
 {
 	const Flexchain__LedgerAppend *la = j->cm->ledger_append;
+	struct timespec t0;
 	uint64_t applied = 0;
 	int empty;
 
@@ -381,7 +518,10 @@ static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob
 	empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
 	if (cl && (empty ? j->height > 0 : j->height > applied + 1))
 		catch_up(s, cl); /* a gap: we missed blocks while down */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	j->rc = fc_ledger_append(s->ledger, la->block, la->verdict, la->certificate, j->err);
+	if (j->rc == FC_OK)
+		note_appended(s, la->block, la->verdict, seconds_since(&t0));
 }
 
 static void *appender_main(void *arg)
@@ -458,6 +598,8 @@ static void on_async(uv_async_t *a)
 		if (j->rc == FC_OK)
 			appended = 1;
 		else
+			fc_metric_inc(s->m.refused);
+		if (j->rc != FC_OK)
 			fc_log(FC_LOG_WARN, COMP, "append refused",
 			       "height=%llu code=%s reason=\"%s\"", (unsigned long long)j->height,
 			       fc_strerror(j->rc), j->err);
@@ -627,6 +769,7 @@ static void validate_done(uv_work_t *w, int status)
 	struct vjob *j = w->data;
 
 	(void)status;
+	fc_metric_inc(j->rc == FC_OK ? j->s->m.validations_ok : j->s->m.validations_err);
 	if (j->rc == FC_OK) {
 		Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 		cm.request_id = j->req_id;
@@ -863,6 +1006,7 @@ static void q_deliver(struct stord *s, struct sconn *sc, uint64_t id,
 		reply_error(sc, id, rc, em);
 		return;
 	}
+	fc_metric_gauge_add(s->m.subscribers, 1);
 	sc->deliver_id = id;
 	sc->with_decisions = q->with_decisions;
 	pump(sc);
@@ -899,18 +1043,23 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 		enqueue_validate(s, sc, cm);
 		return;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY:
+		fc_metric_inc(s->m.queries[Q_HEIGHT]);
 		q_height(s, sc, cm->request_id);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_BLOCK_QUERY:
+		fc_metric_inc(s->m.queries[Q_BLOCKS]);
 		q_blocks(s, sc, cm->request_id, cm->block_query);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_QUERY:
+		fc_metric_inc(s->m.queries[Q_TX]);
 		q_tx(s, sc, cm->request_id, cm->tx_query);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_STATE_QUERY:
+		fc_metric_inc(s->m.queries[Q_STATE]);
 		q_state(s, sc, cm->request_id, cm->state_query);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_DELIVER_REQUEST:
+		fc_metric_inc(s->m.queries[Q_DELIVER]);
 		q_deliver(s, sc, cm->request_id, cm->deliver_request);
 		break;
 	default:
@@ -964,6 +1113,7 @@ static void begin_shutdown(struct stord *s, const char *why)
 	if (s->closing)
 		return;
 	s->closing = 1;
+	atomic_store(&s->serving, 0);
 	sd_notify(0, "STOPPING=1");
 	fc_log(FC_LOG_INFO, COMP, "shutting down", "id=%s reason=%s", s->self->id, why);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -1017,6 +1167,22 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 	rc = fc_tpool_create(cfg->validation.threads, &s->pool, errmsg);
 	if (rc != FC_OK)
 		goto out_castore;
+	rc = metrics_init(s, errmsg);
+	if (rc != FC_OK)
+		goto out_pool;
+	/* up before the ledger opens: /healthz says "starting" meanwhile */
+	if (s->self->metrics_port) {
+		struct fc_ops_server_opts oo = {
+		    .bind = cfg->metrics.bind,
+		    .port = s->self->metrics_port,
+		    .metrics = s->m.reg,
+		    .health = health,
+		    .health_ud = s,
+		};
+		rc = fc_ops_server_start(&oo, &s->ops, errmsg);
+		if (rc != FC_OK)
+			goto out_pool;
+	}
 	rc = mkdir_p(s->self->data_dir, errmsg);
 	if (rc != FC_OK)
 		goto out_pool;
@@ -1026,6 +1192,8 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 		fc_errwrap(errmsg, rc, "open ledger %s", s->self->data_dir);
 		goto out_pool;
 	}
+	fc_metric_set(s->m.height,
+		      fc_ledger_applied_height(s->ledger, &h) == FC_OK ? (double)h : -1.0);
 	if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0) {
 		rc = fc_errf(errmsg, FC_EIO, "mutex init failed");
 		goto out_ledger;
@@ -1073,6 +1241,7 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 		fc_log(FC_LOG_INFO, COMP, "storage replica started",
 		       "id=%s port=%u data_dir=%s height=none", id, (unsigned)s->self->port,
 		       s->self->data_dir);
+	atomic_store(&s->serving, 1);
 	sd_notify(0, "READY=1");
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	rc = FC_OK;
@@ -1095,6 +1264,8 @@ out_ledger:
 	}
 	fc_ledger_close(s->ledger);
 out_pool:
+	fc_ops_server_stop(s->ops);
+	fc_metrics_destroy(s->m.reg);
 	fc_tpool_destroy(s->pool);
 out_castore:
 	fc_crypto_castore_destroy(s->cs);
