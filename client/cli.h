@@ -32,6 +32,9 @@ struct fc_cli_group {
 
 extern const struct fc_cli_group fc_cli_group_crypto;
 extern const struct fc_cli_group fc_cli_group_ledger;
+extern const struct fc_cli_group fc_cli_group_block;
+extern const struct fc_cli_group fc_cli_group_cluster;
+extern const struct fc_cli_group fc_cli_group_tx;
 
 /* Prints "flexchain: <where>: <message> (see 'flexchain <where> --help')" as
  * one line on stderr and returns FC_CLI_USAGE. */

@@ -13,6 +13,9 @@
 static const struct fc_cli_group *const groups[] = {
     &fc_cli_group_crypto,
     &fc_cli_group_ledger,
+    &fc_cli_group_block,
+    &fc_cli_group_cluster,
+    &fc_cli_group_tx,
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
 

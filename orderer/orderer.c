@@ -101,6 +101,7 @@ struct fc_orderer {
 
 	struct session *subs; /* delivering sessions */
 	struct fc_ord_decider *dec;
+	struct fc_orderer_stats stats; /* decision counters (dec_publish) */
 	int fatal;
 
 	/* shutdown */
@@ -904,6 +905,12 @@ static void dec_publish(void *ud, const Flexchain__Block *b, const Flexchain__Ve
 
 	fc_log(FC_LOG_DEBUG, COMP, "block decided", "height=%llu storage_validated=%d",
 	       (unsigned long long)b->header->height, cert->storage_validated);
+	o->stats.blocks_decided++;
+	if (cert->storage_validated)
+		o->stats.blocks_storage_validated++;
+	for (size_t i = 0; i < v->tx_status.len; i++)
+		if (v->tx_status.data[i] < 8)
+			o->stats.txs_by_status[v->tx_status.data[i]]++;
 	dec.height = b->header->height;
 	dec.verdict = (Flexchain__Verdict *)v;
 	dec.certificate = (Flexchain__CommitCertificate *)cert;
@@ -1223,4 +1230,11 @@ uint64_t fc_orderer_height(const struct fc_orderer *o)
 int fc_orderer_is_leader(const struct fc_orderer *o)
 {
 	return o->ready;
+}
+
+void fc_orderer_stats(const struct fc_orderer *o, struct fc_orderer_stats *out)
+{
+	*out = o->stats;
+	out->raft_term = (uint64_t)o->raft.current_term;
+	out->live_compute = o->ready && o->dec ? fc_ord_decider_live(o->dec) : 0;
 }

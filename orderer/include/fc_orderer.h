@@ -111,4 +111,15 @@ uint64_t fc_orderer_height(const struct fc_orderer *o);
 /* 1 while this orderer is the Raft leader ready to cut blocks. */
 int fc_orderer_is_leader(const struct fc_orderer *o);
 
+/* Counters for /metrics, read on the loop thread. Decisions are counted by
+ * the leader that published them. */
+struct fc_orderer_stats {
+	uint64_t raft_term;	    /* current Raft term */
+	uint64_t live_compute;	    /* live compute servers (leader; 0 otherwise) */
+	uint64_t blocks_decided;    /* certified and durable, published */
+	uint64_t blocks_storage_validated; /* of which by the storage pool */
+	uint64_t txs_by_status[8];  /* decided transactions by TxStatus value */
+};
+void fc_orderer_stats(const struct fc_orderer *o, struct fc_orderer_stats *out);
+
 #endif

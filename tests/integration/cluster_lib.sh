@@ -6,7 +6,9 @@
 #   fail MSG      prints MSG and the tail of every $tmp/*.log, exits 1
 #   port_busy P   whether something listens on 127.0.0.1:P
 #   pick_base     sets $base so that ports base..base+15 are free, derived
-#                 from our PID so that parallel ctest runs do not collide
+#                 from our PID so that parallel ctest runs do not collide;
+#                 always below 32768, where Linux's ephemeral range (outgoing
+#                 connections' local ports) starts
 set -eu
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc-${test_name:-test}.XXXXXX")
@@ -38,7 +40,7 @@ port_busy() {
 }
 
 pick_base() {
-	base=$((20000 + ($$ % 2500) * 16))
+	base=$((20000 + ($$ % 760) * 16))
 	tries=0
 	while :; do
 		busy=0
@@ -49,7 +51,7 @@ pick_base() {
 		done
 		[ $busy -eq 0 ] && break
 		base=$((base + 16))
-		[ $base -lt 60000 ] || base=20000
+		[ $base -lt 32752 ] || base=20000
 		tries=$((tries + 1))
 		[ $tries -lt 200 ] || fail "no free ports"
 	done

@@ -1,0 +1,985 @@
+/* flexchain-bench - drives YCSB or SmallBank load through the gateways of a
+ * cluster (client SDK, fc_gwclient.h) and reports committed throughput,
+ * latency percentiles and final statuses.
+ *
+ * One libuv loop carries everything: one pipelined client per compute
+ * server used (each failing over to the others), a pacing timer (open loop)
+ * or completions (closed loop) that issue transactions, a one-second
+ * progress timer that also cuts the per-second series. Latency is measured
+ * from a transaction's *intended* start in the open loop (so a stalled
+ * cluster shows up as latency, not as a lower offered rate) and from its
+ * send in the closed loop, to the gateway's answer with its final status. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "bench_core.h"
+#include "fc_config.h"
+#include "fc_err.h"
+#include "fc_gwclient.h"
+#include "fc_log.h"
+#include "fc_mem.h"
+
+#define PROG "flexchain-bench"
+#define MAX_SECS 86400
+
+static const char usage[] =
+    "Usage: flexchain-bench --config FILE [options]\n"
+    "\n"
+    "Runs a workload against a flexchain cluster through its compute servers\n"
+    "(gateways): a setup phase that creates the records or accounts, then the\n"
+    "measured phase, then a report of committed tx/s, latency percentiles and\n"
+    "final statuses. Progress goes to stderr, the report to stdout.\n"
+    "\n"
+    "Cluster:\n"
+    "  -c, --config FILE        cluster configuration (YAML)\n"
+    "  -o, --org ORG            sign as ORG's client identity (default: first org)\n"
+    "  -g, --gateways IDS       comma-separated compute servers to load (default:\n"
+    "                           all of the configuration); each fails over to the rest\n"
+    "\n"
+    "Workload:\n"
+    "  -w, --workload NAME      ycsb (default) or smallbank\n"
+    "      --records N          ycsb: records (default 1000)\n"
+    "      --read-ratio R       ycsb: fraction of reads, 0..1 (default 0.5)\n"
+    "      --update-ratio R     ycsb: fraction of updates (default 1 - read ratio)\n"
+    "      --dist D             ycsb: uniform or zipf (default zipf)\n"
+    "      --theta T            ycsb: Zipf skew, 0 <= T < 1 (default 0.99)\n"
+    "      --value-size B       ycsb: value bytes (default 100)\n"
+    "      --accounts N         smallbank: accounts (default 1000)\n"
+    "      --hot-ratio P        smallbank: probability of a hot account (default 0)\n"
+    "      --hot-accounts N     smallbank: size of the hot set (default 100)\n"
+    "      --no-setup           skip the setup phase (records already exist)\n"
+    "      --setup-batch N      setup: asynchronous submits in flight (default 256)\n"
+    "\n"
+    "Load:\n"
+    "  -r, --rate TPS           open loop: offer TPS transactions per second\n"
+    "  -n, --concurrency N      closed loop: N outstanding transactions (default 16)\n"
+    "  -d, --duration S         measured seconds (default 10)\n"
+    "      --timeout-ms MS      per-transaction timeout (default 30000)\n"
+    "      --max-outstanding N  open loop: cap on transactions in flight (default 100000)\n"
+    "      --seed N             random seed (default: from the clock)\n"
+    "\n"
+    "Output:\n"
+    "      --json FILE          the report as JSON, with a per-second series\n"
+    "      --plot FILE.png      throughput and latency over time (needs gnuplot)\n"
+    "      --ledger-check FILE  every transaction with a final status, one per line:\n"
+    "                           TXID STATUS HEIGHT INDEX (setup ones included)\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "Exit status: 0 the run completed, 1 it could not run, 2 bad usage.\n";
+
+enum phase { PH_SETUP_SUBMIT, PH_SETUP_CONFIRM, PH_MEASURE, PH_DRAIN, PH_DONE };
+
+struct opts {
+	const char *config, *org, *gateways, *workload, *json, *plot, *ledger;
+	uint64_t records, accounts, hot_accounts, setup_batch, max_outstanding, seed;
+	double read_ratio, update_ratio, theta, hot_ratio, rate, duration;
+	int dist_zipf, no_setup, have_seed;
+	size_t value_size;
+	unsigned concurrency, timeout_ms;
+};
+
+struct bench {
+	struct opts o;
+	uv_loop_t loop;
+	struct fc_config *cfg;
+	struct fc_gw_identity *id;
+	struct fc_gwclient **cl;
+	size_t ncl, rr, cl_open;
+	char gateways[1024];
+	struct bench_rng rng;
+	int smallbank;
+	struct bench_ycsb y;
+	struct bench_smallbank sb;
+	enum phase phase;
+	int fatal;
+	char em[FC_ERRMSG_LEN];
+	FILE *ledger;
+	int tty;
+	uint64_t last_line_us;
+	/* setup */
+	uint64_t setup_n, s_next, s_done, s_failed, s_out, s_t0;
+	char (*s_ids)[FC_TXID_HEX_LEN + 1];
+	uint64_t *retry;
+	size_t n_retry;
+	uint64_t c_next, c_done, c_progress_at;
+	uv_timer_t setup_timer;
+	/* measure */
+	uint64_t t0, issued, outstanding;
+	uv_timer_t pace, tick;
+	struct bench_hist *lat, *sec_lat;
+	uint64_t sec_committed, sec_completed;
+	struct bench_second *secs;
+	size_t n_secs;
+	struct bench_report rep;
+};
+
+struct txctx {
+	struct bench *b;
+	uint64_t start_us;
+	uint64_t idx;
+};
+
+static uint64_t now_us(void)
+{
+	return uv_hrtime() / 1000u;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static int build_op(struct bench *b, const struct bench_op *op, struct fc_gw_proposal **p)
+{
+	int rc = fc_gw_proposal_build(b->id, op->contract, op->function, op->nargs, op->args, NULL,
+				      0, p, b->em);
+	if (rc != FC_OK)
+		b->fatal = 1;
+	return rc;
+}
+
+static struct fc_gwclient *next_client(struct bench *b)
+{
+	return b->cl[b->rr++ % b->ncl];
+}
+
+static void ledger_line(struct bench *b, const struct fc_gw_result *res)
+{
+	if (!b->ledger || res->code != FC_OK || res->status == FLEXCHAIN__TX_STATUS__TX_UNKNOWN)
+		return;
+	fprintf(b->ledger, "%s %s %" PRIu64 " %u\n", res->tx_id, fc_gw_status_name(res->status),
+		res->height, res->index);
+}
+
+/* The live progress line: rewritten in place on a terminal. last: a line
+ * that must not be skipped in a pipe. */
+static void progress(struct bench *b, int last, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void progress(struct bench *b, int last, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (b->tty) {
+		fprintf(stderr, "\r\033[K%s", line);
+	} else {
+		/* a pipe gets plain lines, at most one a second */
+		uint64_t now = now_us();
+		if (b->last_line_us && now - b->last_line_us < 1000000u && !last)
+			return;
+		b->last_line_us = now;
+		fprintf(stderr, "%s\n", line);
+	}
+	fflush(stderr);
+}
+
+static void end_progress(struct bench *b)
+{
+	if (b->tty)
+		fputc('\n', stderr);
+}
+
+/* One line on stderr that the progress line does not overwrite. */
+static void note(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(struct bench *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (b->tty)
+		fputs("\r\033[K", stderr);
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void clients_closed(void *ud)
+{
+	struct bench *b = ud;
+
+	b->cl_open--;
+}
+
+static void stop_all(struct bench *b)
+{
+	if (b->phase == PH_DONE)
+		return;
+	b->phase = PH_DONE;
+	uv_timer_stop(&b->pace);
+	uv_timer_stop(&b->tick);
+	uv_timer_stop(&b->setup_timer);
+	for (size_t i = 0; i < b->ncl; i++)
+		if (b->cl[i])
+			fc_gwclient_close(b->cl[i], clients_closed, b);
+	uv_close((uv_handle_t *)&b->pace, NULL);
+	uv_close((uv_handle_t *)&b->tick, NULL);
+	uv_close((uv_handle_t *)&b->setup_timer, NULL);
+}
+
+/* --------------------------------------------------------------- setup */
+
+static void start_measure(struct bench *b);
+static void setup_pump(struct bench *b);
+
+static void setup_op(struct bench *b, uint64_t i, struct bench_op *op)
+{
+	if (b->smallbank)
+		bench_smallbank_setup_op(&b->sb, i, op);
+	else
+		bench_ycsb_setup_op(&b->y, i, op);
+}
+
+static void setup_submitted(const struct fc_gw_result *res, void *ud)
+{
+	struct txctx *t = ud;
+	struct bench *b = t->b;
+
+	b->s_out--;
+	if (b->phase != PH_DONE) {
+		if (res->code != FC_OK) {
+			b->s_failed++;
+			b->s_ids[t->idx][0] = '\0';
+			if (b->s_failed == 1)
+				note(b, "first refused setup transaction: tx %s: %s", res->tx_id,
+				     res->message);
+		}
+		b->s_done++;
+		setup_pump(b);
+	}
+	fc_free(t);
+}
+
+static void setup_confirmed(const struct fc_gw_result *res, void *ud)
+{
+	struct txctx *t = ud;
+	struct bench *b = t->b;
+
+	b->s_out--;
+	if (b->phase != PH_DONE) {
+		if (res->code == FC_OK && res->found) {
+			ledger_line(b, res);
+			if (res->status != FLEXCHAIN__TX_STATUS__TX_VALID)
+				b->s_failed++;
+			b->c_done++;
+			b->c_progress_at = now_us();
+		} else {
+			b->retry[b->n_retry++] = t->idx; /* not committed yet: ask again */
+		}
+		setup_pump(b);
+	}
+	fc_free(t);
+}
+
+/* Status queries of setup transactions not yet in the ledger go out again
+ * from this timer, not straight away. */
+static void setup_timer_cb(uv_timer_t *h)
+{
+	struct bench *b = h->data;
+	struct txctx *t;
+
+	while (b->phase == PH_SETUP_CONFIRM && b->n_retry && b->s_out < b->o.setup_batch) {
+		uint64_t i = b->retry[--b->n_retry];
+		t = fc_calloc(1, sizeof *t);
+		if (!t || fc_gwclient_status(next_client(b), b->s_ids[i], setup_confirmed, t,
+					     b->em) != FC_OK) {
+			fc_free(t);
+			b->fatal = 1;
+			stop_all(b);
+			return;
+		}
+		t->b = b;
+		t->idx = i;
+		b->s_out++;
+	}
+	setup_pump(b);
+}
+
+static void setup_pump(struct bench *b)
+{
+	struct bench_op op;
+	struct fc_gw_proposal *p;
+	struct txctx *t;
+
+	if (b->phase == PH_SETUP_SUBMIT) {
+		while (b->s_next < b->setup_n && b->s_out < b->o.setup_batch) {
+			uint64_t i = b->s_next++;
+			setup_op(b, i, &op);
+			if (build_op(b, &op, &p) != FC_OK || !(t = fc_calloc(1, sizeof *t))) {
+				fc_gw_proposal_free(p);
+				b->fatal = 1;
+				stop_all(b);
+				return;
+			}
+			t->b = b;
+			t->idx = i;
+			memcpy(b->s_ids[i], p->tx_id, sizeof b->s_ids[i]);
+			if (fc_gwclient_send(next_client(b), FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT_ASYNC,
+					     p, setup_submitted, t, b->em) != FC_OK) {
+				fc_free(t);
+				fc_gw_proposal_free(p);
+				b->fatal = 1;
+				stop_all(b);
+				return;
+			}
+			fc_gw_proposal_free(p);
+			b->s_out++;
+		}
+		if (b->s_done % 100 == 0 || b->s_done == b->setup_n)
+			progress(b, b->s_done == b->setup_n,
+				 "setup: %" PRIu64 "/%" PRIu64 " submitted (%" PRIu64 " refused)",
+				 b->s_done, b->setup_n, b->s_failed);
+		if (b->s_done < b->setup_n)
+			return;
+		if (b->s_failed == b->setup_n) {
+			end_progress(b);
+			snprintf(b->em, sizeof b->em,
+				 "setup: every one of %" PRIu64 " transactions was refused (see above; "
+				 "--no-setup if the records exist)",
+				 b->setup_n);
+			b->fatal = 1;
+			stop_all(b);
+			return;
+		}
+		b->phase = PH_SETUP_CONFIRM;
+		b->c_progress_at = now_us();
+		uv_timer_start(&b->setup_timer, setup_timer_cb, 200, 200);
+	}
+	if (b->phase != PH_SETUP_CONFIRM)
+		return;
+	/* confirm: every accepted setup transaction must reach the ledger */
+	for (;;) {
+		uint64_t i;
+		if (b->s_out >= b->o.setup_batch)
+			break;
+		while (b->c_next < b->setup_n && !b->s_ids[b->c_next][0]) {
+			b->c_next++; /* refused at submit: nothing to confirm */
+			b->c_done++;
+		}
+		if (b->c_next < b->setup_n)
+			i = b->c_next++;
+		else
+			break;
+		t = fc_calloc(1, sizeof *t);
+		if (!t || fc_gwclient_status(next_client(b), b->s_ids[i], setup_confirmed, t,
+					     b->em) != FC_OK) {
+			fc_free(t);
+			b->fatal = 1;
+			stop_all(b);
+			return;
+		}
+		t->b = b;
+		t->idx = i;
+		b->s_out++;
+	}
+	progress(b, b->c_done >= b->setup_n, "setup: %" PRIu64 "/%" PRIu64 " committed",
+		 b->c_done, b->setup_n);
+	if (b->c_done >= b->setup_n && b->s_out == 0) {
+		end_progress(b);
+		uv_timer_stop(&b->setup_timer);
+		b->rep.setup_txs = b->setup_n;
+		b->rep.setup_failed = b->s_failed;
+		b->rep.setup_s = (double)(now_us() - b->s_t0) / 1e6;
+		start_measure(b);
+		return;
+	}
+	if (now_us() - b->c_progress_at > (uint64_t)b->o.timeout_ms * 1000u) {
+		end_progress(b);
+		snprintf(b->em, sizeof b->em,
+			 "setup: %" PRIu64 " of %" PRIu64 " transactions not committed after %u ms",
+			 b->setup_n - b->c_done, b->setup_n, b->o.timeout_ms);
+		b->fatal = 1;
+		stop_all(b);
+		return;
+	}
+}
+
+/* ------------------------------------------------------------- measure */
+
+static void issue(struct bench *b, uint64_t start_us);
+
+static void finish_if_drained(struct bench *b)
+{
+	if (b->phase == PH_DRAIN && b->outstanding == 0) {
+		end_progress(b);
+		stop_all(b);
+	}
+}
+
+static void tx_done(const struct fc_gw_result *res, void *ud)
+{
+	struct txctx *t = ud;
+	struct bench *b = t->b;
+	uint64_t now = now_us();
+	uint64_t lat = now > t->start_us ? now - t->start_us : 0;
+
+	b->outstanding--;
+	fc_free(t);
+	if (b->phase == PH_DONE)
+		return;
+	b->sec_completed++;
+	if (res->code == FC_OK) {
+		int s = res->status >= 0 && res->status < BENCH_N_STATUS ? res->status : 0;
+		b->rep.status[s]++;
+		if (s == FLEXCHAIN__TX_STATUS__TX_UNKNOWN && b->rep.status[s] == 1)
+			note(b, "first transaction without a final status: tx %s (height %" PRIu64
+				"): %s",
+			     res->tx_id, res->height, res->message);
+		ledger_line(b, res);
+		if (s == FLEXCHAIN__TX_STATUS__TX_VALID) {
+			bench_hist_record(b->lat, lat);
+			bench_hist_record(b->sec_lat, lat);
+			b->sec_committed++;
+			if (b->phase == PH_MEASURE)
+				b->rep.committed++;
+		}
+	} else if (res->code == FC_ETIMEOUT || res->code == FC_ECLOSED) {
+		if (b->rep.unknown == 0)
+			note(b, "first transaction with an unknown outcome: tx %s: %s", res->tx_id,
+			     res->message);
+		b->rep.unknown++;
+	} else {
+		if (b->rep.errors == 0)
+			note(b, "first refused transaction: tx %s: %s", res->tx_id, res->message);
+		b->rep.errors++;
+	}
+	if (b->phase == PH_MEASURE && b->o.rate <= 0)
+		issue(b, now_us()); /* closed loop: one out, one in */
+	finish_if_drained(b);
+}
+
+static void issue(struct bench *b, uint64_t start_us)
+{
+	struct bench_op op;
+	struct fc_gw_proposal *p = NULL;
+	struct txctx *t;
+
+	if (b->smallbank)
+		bench_smallbank_next(&b->sb, &b->rng, &op);
+	else
+		bench_ycsb_next(&b->y, &b->rng, &op);
+	if (build_op(b, &op, &p) != FC_OK)
+		goto fail;
+	t = fc_calloc(1, sizeof *t);
+	if (!t)
+		goto fail;
+	t->b = b;
+	t->start_us = start_us;
+	if (fc_gwclient_send(next_client(b), FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, tx_done, t,
+			     b->em) != FC_OK) {
+		fc_free(t);
+		goto fail;
+	}
+	fc_gw_proposal_free(p);
+	b->issued++;
+	b->outstanding++;
+	return;
+fail:
+	fc_gw_proposal_free(p);
+	b->fatal = 1;
+	end_progress(b);
+	stop_all(b);
+}
+
+static void pace_cb(uv_timer_t *h)
+{
+	struct bench *b = h->data;
+	uint64_t now = now_us(), due = bench_pace_due(b->o.rate, now - b->t0);
+	unsigned n = 0;
+
+	/* at most 2000 per tick so that completions and timers keep running */
+	while (b->phase == PH_MEASURE && b->issued < due && n++ < 2000 &&
+	       b->outstanding < b->o.max_outstanding)
+		issue(b, b->t0 + bench_pace_intended_us(b->o.rate, b->issued));
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+	struct bench *b = h->data;
+	uint64_t el = now_us() - b->t0;
+
+	if (b->phase == PH_MEASURE && b->n_secs < MAX_SECS) {
+		struct bench_second *s = &b->secs[b->n_secs++];
+		s->committed = b->sec_committed;
+		s->completed = b->sec_completed;
+		s->p50_us = bench_hist_percentile(b->sec_lat, 50);
+		s->p99_us = bench_hist_percentile(b->sec_lat, 99);
+		if (b->tty || b->n_secs % 5 == 0)
+			progress(b, 1,
+				 "[%5.1fs] committed %" PRIu64 "  tps %" PRIu64
+				 "  p99 %.1f ms  outstanding %" PRIu64,
+				 (double)el / 1e6, b->rep.committed, s->committed,
+				 (double)bench_hist_percentile(b->lat, 99) / 1000.0,
+				 b->outstanding);
+		b->sec_committed = b->sec_completed = 0;
+		bench_hist_reset(b->sec_lat);
+		if ((double)b->n_secs >= b->o.duration) {
+			b->phase = PH_DRAIN;
+			uv_timer_stop(&b->pace);
+			progress(b, 1, "[%5.1fs] measured; waiting for %" PRIu64 " outstanding",
+				 (double)el / 1e6, b->outstanding);
+			finish_if_drained(b);
+		}
+	} else if (b->phase == PH_DRAIN) {
+		progress(b, 1, "[%5.1fs] waiting for %" PRIu64 " outstanding", (double)el / 1e6,
+			 b->outstanding);
+	}
+}
+
+static void start_measure(struct bench *b)
+{
+	b->phase = PH_MEASURE;
+	b->t0 = now_us();
+	uv_timer_start(&b->tick, tick_cb, 1000, 1000);
+	if (b->o.rate > 0) {
+		uv_timer_start(&b->pace, pace_cb, 0, 1);
+	} else {
+		for (unsigned i = 0; i < b->o.concurrency && b->phase == PH_MEASURE; i++)
+			issue(b, now_us());
+	}
+}
+
+/* ------------------------------------------------------------- options */
+
+static int parse_u64(const char *name, const char *s, uint64_t min, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || !*s || s[0] == '-' || v < min) {
+		fprintf(stderr, PROG ": --%s: '%s' is not a number >= %llu (see '" PROG
+				" --help')\n",
+			name, s, (unsigned long long)min);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_double(const char *name, const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !*s || !(v >= min && v <= max)) {
+		fprintf(stderr, PROG ": --%s: '%s' is not a number in [%g, %g] (see '" PROG
+				" --help')\n",
+			name, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, PROG ": %s%s%s (see '" PROG " --help')\n", msg, arg ? " " : "",
+		arg ? arg : "");
+	return 2;
+}
+
+enum {
+	O_RECORDS = 256, O_READ, O_UPDATE, O_DIST, O_THETA, O_VALUE, O_ACCOUNTS, O_HOT,
+	O_HOTACC, O_NOSETUP, O_SETUPB, O_TIMEOUT, O_MAXOUT, O_SEED, O_JSON, O_PLOT, O_LEDGER
+};
+
+/* 0 to run, else an exit code (help: 0 via *help). */
+static int parse_opts(int argc, char **argv, struct opts *o, int *help)
+{
+	static const struct option lo[] = {
+	    {"config", required_argument, NULL, 'c'},	  {"org", required_argument, NULL, 'o'},
+	    {"gateways", required_argument, NULL, 'g'},	  {"workload", required_argument, NULL, 'w'},
+	    {"records", required_argument, NULL, O_RECORDS},
+	    {"read-ratio", required_argument, NULL, O_READ},
+	    {"update-ratio", required_argument, NULL, O_UPDATE},
+	    {"dist", required_argument, NULL, O_DIST},	  {"theta", required_argument, NULL, O_THETA},
+	    {"value-size", required_argument, NULL, O_VALUE},
+	    {"accounts", required_argument, NULL, O_ACCOUNTS},
+	    {"hot-ratio", required_argument, NULL, O_HOT},
+	    {"hot-accounts", required_argument, NULL, O_HOTACC},
+	    {"no-setup", no_argument, NULL, O_NOSETUP},
+	    {"setup-batch", required_argument, NULL, O_SETUPB},
+	    {"rate", required_argument, NULL, 'r'},	  {"concurrency", required_argument, NULL, 'n'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+	    {"max-outstanding", required_argument, NULL, O_MAXOUT},
+	    {"seed", required_argument, NULL, O_SEED},	  {"json", required_argument, NULL, O_JSON},
+	    {"plot", required_argument, NULL, O_PLOT},
+	    {"ledger-check", required_argument, NULL, O_LEDGER},
+	    {"help", no_argument, NULL, 'h'},		  {NULL, 0, NULL, 0},
+	};
+	uint64_t u;
+	int c, have_read = 0, have_update = 0, have_rate = 0, have_conc = 0;
+
+	memset(o, 0, sizeof *o);
+	o->workload = "ycsb";
+	o->records = o->accounts = 1000;
+	o->hot_accounts = 100;
+	o->setup_batch = 256;
+	o->max_outstanding = 100000;
+	o->read_ratio = 0.5;
+	o->theta = 0.99;
+	o->dist_zipf = 1;
+	o->duration = 10;
+	o->value_size = 100;
+	o->concurrency = 16;
+	o->timeout_ms = 30000;
+	*help = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:o:g:w:r:n:d:h", lo, NULL)) != -1) {
+		int bad = 0;
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 'o': o->org = optarg; break;
+		case 'g': o->gateways = optarg; break;
+		case 'w': o->workload = optarg; break;
+		case O_RECORDS: bad = parse_u64("records", optarg, 1, &o->records); break;
+		case O_READ:
+			bad = parse_double("read-ratio", optarg, 0, 1, &o->read_ratio);
+			have_read = 1;
+			break;
+		case O_UPDATE:
+			bad = parse_double("update-ratio", optarg, 0, 1, &o->update_ratio);
+			have_update = 1;
+			break;
+		case O_DIST:
+			if (strcmp(optarg, "zipf") == 0)
+				o->dist_zipf = 1;
+			else if (strcmp(optarg, "uniform") == 0)
+				o->dist_zipf = 0;
+			else
+				return usage_error("--dist must be uniform or zipf, not", optarg);
+			break;
+		case O_THETA:
+			bad = parse_double("theta", optarg, 0, 0.999999, &o->theta);
+			break;
+		case O_VALUE:
+			bad = parse_u64("value-size", optarg, 1, &u);
+			if (!bad && u > (1u << 20))
+				return usage_error("--value-size: at most 1048576 bytes, not", optarg);
+			o->value_size = (size_t)u;
+			break;
+		case O_ACCOUNTS: bad = parse_u64("accounts", optarg, 2, &o->accounts); break;
+		case O_HOT: bad = parse_double("hot-ratio", optarg, 0, 1, &o->hot_ratio); break;
+		case O_HOTACC: bad = parse_u64("hot-accounts", optarg, 1, &o->hot_accounts); break;
+		case O_NOSETUP: o->no_setup = 1; break;
+		case O_SETUPB: bad = parse_u64("setup-batch", optarg, 1, &o->setup_batch); break;
+		case 'r':
+			bad = parse_double("rate", optarg, 0.001, 1e7, &o->rate);
+			have_rate = 1;
+			break;
+		case 'n':
+			bad = parse_u64("concurrency", optarg, 1, &u);
+			if (!bad && u > 1000000)
+				return usage_error("--concurrency: at most 1000000, not", optarg);
+			o->concurrency = (unsigned)u;
+			have_conc = 1;
+			break;
+		case 'd': bad = parse_double("duration", optarg, 1, MAX_SECS, &o->duration); break;
+		case O_TIMEOUT:
+			bad = parse_u64("timeout-ms", optarg, 1, &u);
+			o->timeout_ms = u > 3600000 ? 3600000 : (unsigned)u;
+			break;
+		case O_MAXOUT:
+			bad = parse_u64("max-outstanding", optarg, 1, &o->max_outstanding);
+			break;
+		case O_SEED:
+			bad = parse_u64("seed", optarg, 0, &o->seed);
+			o->have_seed = 1;
+			break;
+		case O_JSON: o->json = optarg; break;
+		case O_PLOT: o->plot = optarg; break;
+		case O_LEDGER: o->ledger = optarg; break;
+		case 'h':
+			fputs(usage, stdout);
+			*help = 1;
+			return 0;
+		case ':': return usage_error("missing value for", argv[optind - 1]);
+		default: return usage_error("unknown option", argv[optind - 1]);
+		}
+		if (bad)
+			return 2;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument", argv[optind]);
+	if (!o->config)
+		return usage_error("missing --config", NULL);
+	if (strcmp(o->workload, "ycsb") != 0 && strcmp(o->workload, "smallbank") != 0)
+		return usage_error("--workload must be ycsb or smallbank, not", o->workload);
+	if (have_rate && have_conc)
+		return usage_error("give --rate (open loop) or --concurrency (closed loop), not both",
+				   NULL);
+	if (have_update && !have_read)
+		o->read_ratio = 1.0 - o->update_ratio;
+	else if (have_update && have_read && o->read_ratio + o->update_ratio > 1.000001)
+		return usage_error("--read-ratio + --update-ratio exceed 1", NULL);
+	if (o->plot && strpbrk(o->plot, "'\n"))
+		return usage_error("--plot: the file name may not contain a quote:", o->plot);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int open_clients(struct bench *b)
+{
+	struct fc_gw_endpoint *eps = NULL;
+	struct fc_gwclient_opts co;
+	size_t n = 0, first = 0, used = 0;
+	int rc;
+
+	rc = fc_gw_endpoints_from_config(b->cfg, NULL, &eps, &n, &first, b->em);
+	if (rc != FC_OK)
+		return rc;
+	b->cl = fc_calloc(n, sizeof *b->cl);
+	if (!b->cl) {
+		fc_free(eps);
+		return fc_errf(b->em, FC_ENOMEM, "out of memory");
+	}
+	fc_gwclient_opts_init(&co);
+	co.timeout_ms = b->o.timeout_ms;
+	for (size_t i = 0; i < n && rc == FC_OK; i++) {
+		if (b->o.gateways) {
+			/* exact match within the comma-separated list */
+			const char *s = b->o.gateways;
+			size_t l = strlen(eps[i].id);
+			int hit = 0;
+			while (*s) {
+				size_t k = strcspn(s, ",");
+				if (k == l && strncmp(s, eps[i].id, l) == 0)
+					hit = 1;
+				s += k + (s[k] == ',');
+			}
+			if (!hit)
+				continue;
+		}
+		rc = fc_gwclient_create(&b->loop, eps, n, i, &co, &b->cl[used], b->em);
+		if (rc == FC_OK) {
+			snprintf(b->gateways + strlen(b->gateways),
+				 sizeof b->gateways - strlen(b->gateways), "%s%s", used ? "," : "",
+				 eps[i].id);
+			used++;
+		}
+	}
+	fc_free(eps);
+	b->ncl = b->cl_open = used;
+	if (rc == FC_OK && used == 0)
+		rc = fc_errf(b->em, FC_ENOTFOUND, "--gateways '%s' names no compute server of %s",
+			     b->o.gateways, b->cfg->path);
+	return rc;
+}
+
+static int write_plot(struct bench *b)
+{
+	FILE *g = popen("gnuplot", "w");
+	int st;
+
+	if (!g)
+		return fc_errf(b->em, FC_EIO, "--plot: cannot run gnuplot: %s", strerror(errno));
+	fprintf(g, "set terminal png size 1000,700\nset output '%s'\n", b->o.plot);
+	fprintf(g, "$d << EOD\n");
+	for (size_t i = 0; i < b->n_secs; i++)
+		fprintf(g, "%zu %" PRIu64 " %.3f %.3f\n", i + 1, b->secs[i].committed,
+			(double)b->secs[i].p50_us / 1000.0, (double)b->secs[i].p99_us / 1000.0);
+	fprintf(g, "EOD\n");
+	fprintf(g, "set multiplot layout 2,1 title 'flexchain-bench %s (%s)'\n", b->rep.workload,
+		b->rep.mode);
+	fprintf(g, "set grid\nset xlabel 'second'\nset ylabel 'committed tx/s'\n"
+		   "plot $d using 1:2 with linespoints title 'committed tx/s'\n"
+		   "set ylabel 'latency (ms)'\n"
+		   "plot $d using 1:3 with linespoints title 'p50', $d using 1:4 with "
+		   "linespoints title 'p99'\n"
+		   "unset multiplot\n");
+	st = pclose(g);
+	if (st != 0)
+		return fc_errf(b->em, FC_EIO, "--plot: gnuplot failed (status %d) writing %s", st,
+			       b->o.plot);
+	return FC_OK;
+}
+
+static int write_json(struct bench *b)
+{
+	FILE *f = fopen(b->o.json, "w");
+
+	if (!f)
+		return fc_errf(b->em, FC_EIO, "--json: %s: %s", b->o.json, strerror(errno));
+	bench_report_json(&b->rep, f);
+	if (fclose(f) != 0)
+		return fc_errf(b->em, FC_EIO, "--json: %s: %s", b->o.json, strerror(errno));
+	return FC_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench *b;
+	int help, ret = 1, rc;
+
+	b = fc_calloc(1, sizeof *b);
+	if (!b) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	ret = parse_opts(argc, argv, &b->o, &help);
+	if (ret != 0 || help)
+		goto free_b;
+	ret = 1;
+	if (!getenv("FLEXCHAIN_LOG"))
+		fc_log_set_level(FC_LOG_ERROR); /* the run reports what matters */
+	if (b->o.plot && system("command -v gnuplot >/dev/null 2>&1") != 0) {
+		fprintf(stderr, PROG ": --plot needs gnuplot, which is not installed "
+				"(apt-get install gnuplot-nox)\n");
+		goto free_b;
+	}
+	b->tty = isatty(STDERR_FILENO);
+	bench_rng_seed(&b->rng, b->o.have_seed ? b->o.seed : uv_hrtime());
+	b->smallbank = strcmp(b->o.workload, "smallbank") == 0;
+	b->lat = fc_calloc(1, sizeof *b->lat);
+	b->sec_lat = fc_calloc(1, sizeof *b->sec_lat);
+	b->secs = fc_calloc((size_t)b->o.duration + 1, sizeof *b->secs);
+	if (!b->lat || !b->sec_lat || !b->secs) {
+		snprintf(b->em, sizeof b->em, "out of memory");
+		goto fail;
+	}
+	if (b->smallbank) {
+		if (bench_smallbank_init(&b->sb, b->o.accounts, b->o.hot_accounts,
+					 b->o.hot_ratio) != 0) {
+			snprintf(b->em, sizeof b->em, "bad smallbank parameters");
+			goto fail;
+		}
+		snprintf(b->rep.params, sizeof b->rep.params,
+			 "accounts=%" PRIu64 " hot_accounts=%" PRIu64 " hot_ratio=%.3f",
+			 b->sb.accounts, b->sb.hot, b->sb.hot_ratio);
+		b->setup_n = b->o.accounts;
+	} else {
+		if (bench_ycsb_init(&b->y, b->o.records, b->o.read_ratio,
+				    b->o.dist_zipf ? BENCH_ZIPF : BENCH_UNIFORM, b->o.theta,
+				    b->o.value_size, &b->rng) != 0) {
+			snprintf(b->em, sizeof b->em, "bad ycsb parameters or out of memory");
+			goto fail;
+		}
+		if (b->o.dist_zipf)
+			snprintf(b->rep.params, sizeof b->rep.params,
+				 "records=%" PRIu64 " read_ratio=%.3f update_ratio=%.3f "
+				 "dist=zipf theta=%.3f value_size=%zu",
+				 b->o.records, b->o.read_ratio, 1.0 - b->o.read_ratio, b->o.theta,
+				 b->o.value_size);
+		else
+			snprintf(b->rep.params, sizeof b->rep.params,
+				 "records=%" PRIu64 " read_ratio=%.3f update_ratio=%.3f "
+				 "dist=uniform value_size=%zu",
+				 b->o.records, b->o.read_ratio, 1.0 - b->o.read_ratio,
+				 b->o.value_size);
+		b->setup_n = b->o.records;
+	}
+	if (b->o.no_setup)
+		b->setup_n = 0;
+	rc = fc_config_load(b->o.config, &b->cfg, b->em);
+	if (rc == FC_OK)
+		rc = fc_gw_identity_load(b->cfg, b->o.org, &b->id, b->em);
+	if (rc != FC_OK)
+		goto fail;
+	if (b->o.ledger && !(b->ledger = fopen(b->o.ledger, "w"))) {
+		snprintf(b->em, sizeof b->em, "--ledger-check: %s: %s", b->o.ledger,
+			 strerror(errno));
+		goto fail;
+	}
+	if (b->setup_n) {
+		b->s_ids = fc_calloc(b->setup_n, sizeof *b->s_ids);
+		b->retry = fc_calloc(b->setup_n, sizeof *b->retry);
+		if (!b->s_ids || !b->retry) {
+			snprintf(b->em, sizeof b->em, "out of memory");
+			goto fail;
+		}
+	}
+	if (uv_loop_init(&b->loop) != 0) {
+		snprintf(b->em, sizeof b->em, "uv_loop_init failed");
+		goto fail;
+	}
+	uv_timer_init(&b->loop, &b->pace);
+	uv_timer_init(&b->loop, &b->tick);
+	uv_timer_init(&b->loop, &b->setup_timer);
+	b->pace.data = b->tick.data = b->setup_timer.data = b;
+	rc = open_clients(b);
+	if (rc != FC_OK) {
+		b->phase = PH_DONE;
+		uv_close((uv_handle_t *)&b->pace, NULL);
+		uv_close((uv_handle_t *)&b->tick, NULL);
+		uv_close((uv_handle_t *)&b->setup_timer, NULL);
+		for (size_t i = 0; i < b->ncl; i++)
+			fc_gwclient_close(b->cl[i], clients_closed, b);
+		uv_run(&b->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&b->loop);
+		goto fail;
+	}
+	b->rep.workload = b->o.workload;
+	b->rep.mode = b->o.rate > 0 ? "open" : "closed";
+	b->rep.rate = b->o.rate;
+	b->rep.concurrency = b->o.rate > 0 ? 0 : b->o.concurrency;
+	b->rep.shape.cluster = b->cfg->name;
+	b->rep.shape.orderers = b->cfg->n_orderers;
+	b->rep.shape.storage_replicas = b->cfg->storage.n_replicas;
+	b->rep.shape.write_quorum = b->cfg->storage.write_quorum;
+	b->rep.shape.memory_nodes = b->cfg->memory.n_nodes;
+	b->rep.shape.compute_configured = b->cfg->n_compute;
+	b->rep.shape.compute_used = b->ncl;
+	b->rep.shape.gateways = b->gateways;
+	b->rep.lat = b->lat;
+
+	b->s_t0 = now_us();
+	if (b->setup_n) {
+		b->phase = PH_SETUP_SUBMIT;
+		setup_pump(b);
+	} else {
+		start_measure(b);
+	}
+	uv_run(&b->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&b->loop);
+	if (b->fatal)
+		goto fail;
+
+	b->rep.duration_s = (double)b->n_secs;
+	b->rep.issued = b->issued;
+	b->rep.secs = b->secs;
+	b->rep.n_secs = b->n_secs;
+	bench_report_text(&b->rep, stdout);
+	fflush(stdout);
+	ret = 0;
+	if (b->o.json && write_json(b) != FC_OK)
+		goto fail;
+	if (b->o.plot && write_plot(b) != FC_OK)
+		goto fail;
+	goto cleanup;
+fail:
+	ret = 1;
+	fprintf(stderr, PROG ": %s\n", b->em[0] ? b->em : "failed");
+cleanup:
+	if (b->ledger && fclose(b->ledger) != 0 && ret == 0) {
+		fprintf(stderr, PROG ": --ledger-check: %s: %s\n", b->o.ledger, strerror(errno));
+		ret = 1;
+	}
+	fc_free(b->cl);
+	fc_free(b->s_ids);
+	fc_free(b->retry);
+	fc_free(b->lat);
+	fc_free(b->sec_lat);
+	fc_free(b->secs);
+	bench_ycsb_free(&b->y);
+	fc_gw_identity_free(b->id);
+	fc_config_free(b->cfg);
+free_b:
+	fc_free(b);
+	return ret;
+}

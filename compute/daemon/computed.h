@@ -1,0 +1,147 @@
+/* computed.h - the flexchain-compute daemon, internal to compute/daemon.
+ *
+ * Threads (nothing blocking runs on the loop):
+ *   loop       libuv: the control port (gateway, endorse and tx queries from
+ *              clients and other gateways), signals, the drain timer; sends
+ *              every reply (queued by other threads, woken by an async).
+ *   gateway    fc_tpool "gw": one work item per request; executes, gathers
+ *              endorsements (blocking fc_netc), submits to the orderer
+ *              leader; a SUBMIT then waits as an entry of the waiter table.
+ *   member     registration connection to the orderer leader: register,
+ *              heartbeat, validate_request in, verdicts out, deregister.
+ *   v1, v2     validation stages: V1 of any block at once (runs ahead), V2
+ *              of block h once state through h-1 is applied; both fan out
+ *              over the fc_tpool "val" (validation.threads).
+ *   events     deliver_request{with_decisions} subscription to the leader:
+ *              CommitEvents complete waiting SUBMITs; waiters whose event
+ *              was missed are answered from the storage pool's TxQuery.
+ */
+#ifndef CD_COMPUTED_H
+#define CD_COMPUTED_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "fc_canon.h"
+#include "fc_config.h"
+#include "fc_crypto.h"
+#include "fc_err.h"
+#include "fc_net.h"
+#include "fc_tpool.h"
+#include "fc_validate.h"
+#include "flexchain.pb-c.h"
+#include "state.h"
+
+struct fc_storage_client;
+
+/* Who this server is: from the config, or from --org/--host/--port. */
+struct cd_self {
+	char id[FC_CONFIG_NAME_MAX + 1];
+	char org[FC_CONFIG_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+};
+
+struct cd_reply {
+	struct cd_reply *next;
+	uint64_t conn_id;
+	uint8_t *frame; /* fc_malloc'd encoded ControlMessage */
+	size_t len;
+};
+
+struct cd_waiter {
+	struct cd_waiter *next;
+	char tx_id[FC_TXID_HEX_LEN + 1];
+	uint64_t conn_id, request_id;
+	uint8_t *response; /* fc_malloc'd */
+	size_t response_len;
+	uint64_t since_ms, last_query_ms;
+};
+
+struct cd_vreq {
+	struct cd_vreq *next;
+	uint64_t request_id;
+	Flexchain__ControlMessage *msg; /* owns the block */
+	struct fc_validate_job *job;
+	Flexchain__Verdict *verdict; /* fc_validate_verdict_free */
+};
+
+struct cd_conn; /* server.c */
+
+struct cd_server {
+	const struct fc_config *cfg;
+	struct cd_self self;
+	fc_cert *cert;
+	fc_key *key;
+	fc_crypto_castore *cs;
+	struct cd_state *state;
+	struct fc_tpool *vpool, *gwpool;
+	struct fc_validate_opts vopts;
+	struct cd_state_h *v2_state;	      /* v2 thread's */
+	struct fc_storage_client *v1_storage; /* v1 thread's (tx index) */
+	uint64_t v1_height;		      /* block in V1 (for txids_committed) */
+
+	uv_loop_t loop;
+	struct fc_net_server *srv;
+	uv_async_t wake;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t timer;
+	struct cd_conn *conns; /* loop thread only */
+	uint64_t next_conn_id;
+	int phase; /* 0 serving, 1 draining gateway, 2 deregistered, 3 stopping */
+	uint64_t drain_start_ms;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct cd_reply *out_head, *out_tail;
+	struct cd_waiter *waiters;
+	size_t inflight; /* gateway requests accepted and not answered */
+	int leader;	 /* orderer index believed to lead */
+	uint64_t leader_epoch;
+	struct cd_vreq *v1_head, *v1_tail, *v2_head, *v2_tail, *vout_head, *vout_tail;
+	size_t vpending; /* validate requests not yet answered or dropped */
+	atomic_int draining;
+	atomic_int deregister; /* member thread: leave the committee */
+	atomic_int left;       /* member thread: deregistration sent */
+	atomic_int stop;       /* every thread: exit */
+	pthread_t member_th, v1_th, v2_th, events_th;
+	int threads_started;
+	char errmsg[FC_ERRMSG_LEN];
+};
+
+uint64_t cd_now_ms(void);
+
+/* Queues an encoded reply for conn_id (thread-safe; takes frame). */
+void cd_reply_queue(struct cd_server *s, uint64_t conn_id, uint8_t *frame, size_t len);
+/* Encodes and queues m. */
+void cd_reply_msg(struct cd_server *s, uint64_t conn_id, const Flexchain__ControlMessage *m);
+/* One gateway/endorse/tx request finished (thread-safe). */
+void cd_request_done(struct cd_server *s);
+
+/* gateway.c: runs one request decoded on the loop (takes msg). */
+int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__ControlMessage *msg);
+/* A commit event or a TxInfo answers the waiter for tx_id, if any. */
+void cd_gateway_complete(struct cd_server *s, const char *tx_id, uint32_t code, const char *msg,
+			 Flexchain__TxStatus status, uint64_t height, uint32_t index);
+
+/* Answers waiters whose commit event is late from the storage pool. */
+void cd_gateway_sweep(struct cd_server *s, struct fc_storage_client *sc);
+
+/* link.c: the orderer side (member, v1, v2, events threads). */
+int cd_link_start(struct cd_server *s, char *errmsg);
+void cd_link_join(struct cd_server *s);
+
+/* Blocking control-message helpers over fc_netc. */
+int cd_netc_send(struct fc_netc *c, const Flexchain__ControlMessage *m, unsigned timeout_ms,
+		 char *errmsg);
+int cd_netc_recv(struct fc_netc *c, unsigned timeout_ms, Flexchain__ControlMessage **m,
+		 char *errmsg);
+/* Index of the orderer whose client address is "host:port", or -1. */
+int cd_orderer_by_addr(const struct fc_config *cfg, const char *addr);
+
+int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg);
+
+#endif

@@ -1,0 +1,99 @@
+/* state.c - the handle pool in front of a state source (state.h). */
+#include <pthread.h>
+
+#include "fc_config.h"
+#include "fc_err.h"
+#include "fc_log.h"
+#include "fc_mem.h"
+#include "state.h"
+
+struct cd_state {
+	const struct fc_config *cfg;
+	const struct cd_state_ops *ops;
+	pthread_mutex_t mu;
+	struct cd_state_h *free_list;
+};
+
+int cd_state_create(const struct fc_config *cfg, struct cd_state **out, char *errmsg)
+{
+	struct cd_state *st;
+	const struct cd_state_ops *ops = &cd_state_storage_ops;
+
+	if (cfg->memory.n_nodes > 0) {
+		if (cd_state_mem_ops())
+			ops = cd_state_mem_ops();
+		else
+			fc_log(FC_LOG_WARN, "compute", "memory pool client not built",
+			       "using=storage");
+	}
+	st = fc_calloc(1, sizeof *st);
+	if (!st)
+		return fc_errf(errmsg, FC_ENOMEM, "state source: out of memory");
+	st->cfg = cfg;
+	st->ops = ops;
+	pthread_mutex_init(&st->mu, NULL);
+	*out = st;
+	fc_log(FC_LOG_INFO, "compute", "state source", "source=%s", ops->name);
+	return FC_OK;
+}
+
+void cd_state_destroy(struct cd_state *st)
+{
+	struct cd_state_h *h, *n;
+
+	if (!st)
+		return;
+	for (h = st->free_list; h; h = n) {
+		n = h->next;
+		st->ops->close(h->h);
+		fc_free(h);
+	}
+	pthread_mutex_destroy(&st->mu);
+	fc_free(st);
+}
+
+const struct cd_state_ops *cd_state_ops_of(const struct cd_state *st)
+{
+	return st->ops;
+}
+
+int cd_state_acquire(struct cd_state *st, struct cd_state_h **out, char *errmsg)
+{
+	struct cd_state_h *h;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	h = st->free_list;
+	if (h)
+		st->free_list = h->next;
+	pthread_mutex_unlock(&st->mu);
+	if (h) {
+		*out = h;
+		return FC_OK;
+	}
+	h = fc_calloc(1, sizeof *h);
+	if (!h)
+		return fc_errf(errmsg, FC_ENOMEM, "state source: out of memory");
+	rc = st->ops->open(st->cfg, &h->h, errmsg);
+	if (rc != FC_OK) {
+		fc_free(h);
+		return fc_errwrap(errmsg, rc, "open %s state source", st->ops->name);
+	}
+	*out = h;
+	return FC_OK;
+}
+
+void cd_state_release(struct cd_state *st, struct cd_state_h *h, int broken)
+{
+	if (!h)
+		return;
+	if (broken) {
+		st->ops->close(h->h);
+		fc_free(h);
+		return;
+	}
+	pthread_mutex_lock(&st->mu);
+	h->next = st->free_list;
+	st->free_list = h;
+	pthread_mutex_unlock(&st->mu);
+}
