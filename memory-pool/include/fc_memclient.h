@@ -16,7 +16,10 @@
  * up to FC_MEMCLIENT_MAX_RETRIES times, then FC_EAGAIN. A record of the key
  * older than the version the caches hold for it (an address used past its
  * grace) counts as stale too, so one client never returns an older version
- * of a key after a newer one. A window with no candidate is FC_ENOTFOUND,
+ * of a key after a newer one. Before a miss is reported, the home bucket's
+ * incomplete bit is read (one more round trip, misses only; fc_mempool.h
+ * "Completeness"); a current negative record (version 0) is a miss with
+ * incomplete 0. A window with no candidate is FC_ENOTFOUND,
  * except that a window whose home bucket is full is read once more first (a
  * slot move may have been in flight). When the candidates all held valid
  * records of other keys, the window is read again: the same candidates ->
@@ -81,7 +84,10 @@ int fc_memclient_get(struct fc_memclient *mc, const void *key, uint32_t key_len,
 		     size_t cap, uint32_t *val_len, uint64_t *version, char *errmsg);
 
 /* One key of a batched get; caller-allocated. In: key, key_len, buf, cap.
- * Out: rc (FC_OK, FC_ENOTFOUND, FC_EAGAIN), val_len, version. */
+ * Out: rc (FC_OK, FC_ENOTFOUND, FC_EAGAIN), val_len, version, incomplete.
+ * incomplete (with FC_ENOTFOUND only): the node may not hold every key of
+ * this key's bucket (evicted, restarted empty, shard moved), so the miss
+ * proves nothing; 0 with FC_ENOTFOUND: the key is definitively absent. */
 struct fc_memclient_req {
 	const void *key;
 	uint32_t key_len;
@@ -90,6 +96,7 @@ struct fc_memclient_req {
 	int rc;
 	uint32_t val_len;
 	uint64_t version;
+	int incomplete;
 };
 /* Looks up n <= FC_MEMCLIENT_MAX_BATCH keys with one doorbell per round.
  * Returns FC_OK when every request has its own rc set (even FC_ENOTFOUND),
@@ -99,6 +106,14 @@ int fc_memclient_mget(struct fc_memclient *mc, struct fc_memclient_req *reqs, si
 
 /* One-sided READ of the node's applied height. */
 int fc_memclient_applied_height(struct fc_memclient *mc, uint64_t *height, char *errmsg);
+/* The same, with *started = 0 while the node has applied no block and
+ * follows no height yet (one READ). */
+int fc_memclient_applied_info(struct fc_memclient *mc, uint64_t *height, int *started,
+			      char *errmsg);
+
+/* The region's 64-bit key hash (fc_mempool_hash with the node's seed): what
+ * AccessReport carries. */
+uint64_t fc_memclient_key_hash(const struct fc_memclient *mc, const void *key, uint32_t key_len);
 
 /* Forget all cached addresses and values. */
 void fc_memclient_cache_clear(struct fc_memclient *mc);

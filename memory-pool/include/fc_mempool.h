@@ -3,7 +3,7 @@
  * written only by the node itself from certified write sets (DESIGN.md,
  * "State tiers", V3).
  *
- * REGION LAYOUT (layout version 1)
+ * REGION LAYOUT (layout version 2)
  *
  * All integers are in the node's native byte order (x86-64: little-endian;
  * readers and the node share an architecture), every field naturally aligned.
@@ -12,6 +12,7 @@
  *
  *   [0, 4096)                      header
  *   [index_off, +index_len)        hash index: (bucket_count + 1) buckets
+ *   [inc_off, +inc_len)            incomplete bitmap: one bit per bucket
  *   [rec_off, rec_off + rec_len)   record area
  *
  * Header (offsets inside the region):
@@ -28,7 +29,28 @@
  *                           height h sees every write of blocks <= h
  *   56  u64 region_len
  *   64  u64 hash_seed       seed of the key hash (below)
- *   72..4096 reserved, 0
+ *   72  u64 inc_off         64-aligned, right after the index
+ *   80  u64 inc_len         bucket_count bits rounded up to 64 bytes
+ *   88  u64 started         0 until the node applied its first block or
+ *                           started following the chain at some height
+ *                           (fc_mempool_start_at); then 1
+ *   96..4096 reserved, 0
+ *
+ * Completeness. The node may not hold every key: it evicts (bounded
+ * capacity), it may have restarted empty, or keys may have moved to it with
+ * a new shard map. Bit b of the incomplete bitmap (u64 word b / 64, bit
+ * b % 64) is set, once and for good, before the node drops any entry whose
+ * home bucket is b, and for every bucket when the node starts with a
+ * non-empty chain behind it or gains keys from a shard map change. A reader
+ * that found no record of a key in its window therefore reads the word of
+ * the key's home bucket afterwards (a later round trip): bit clear -> the
+ * key is definitively absent; bit set -> ask the node to load it from the
+ * storage pool (MemLoadRequest).
+ *
+ * Negative records. A record whose version is 0 says "known absent": the
+ * node loaded the key from the storage pool and it exists nowhere. It is
+ * evictable like any record and superseded by any write of the key. Readers
+ * treat a current negative record as "absent" (no storage lookup).
  *
  * Key hash: H(key) = fc_mempool_hash(key, len, hash_seed), a 64-bit hash
  * defined by this module (clients call the same function). From h = H(key):
@@ -99,13 +121,11 @@
 
 #include "fc_transport.h"
 
-/* fc_config.h (not included: it declares its own enum fc_transport_kind,
- * which collides with fc_transport.h's). */
 struct fc_config;
 struct fc_config_node;
 
 #define FC_MEMPOOL_MAGIC 0x314c504d454d4346ull /* "FCMEMPL1" little-endian */
-#define FC_MEMPOOL_LAYOUT_VERSION 1u
+#define FC_MEMPOOL_LAYOUT_VERSION 2u
 #define FC_MEMPOOL_REC_MAGIC 0x31524346u /* "FCR1" */
 #define FC_MEMPOOL_CKSUM_SEED 0x6d656d706f6f6c31ull
 #define FC_MEMPOOL_SUCC_DELETED 1ull
@@ -125,6 +145,7 @@ struct fc_config_node;
 
 /* Header field offsets (for clients reading the header one-sided). */
 #define FC_MEMPOOL_HDR_OFF_APPLIED 48u
+#define FC_MEMPOOL_HDR_OFF_STARTED 88u
 
 #define FC_MEMPOOL_SLOT_FP(s) ((uint32_t)((s) >> 52))
 #define FC_MEMPOOL_SLOT_LEN64(s) ((uint32_t)(((s) >> 40) & 0xfffu))
@@ -142,6 +163,9 @@ struct fc_mempool_hdr {
 	uint64_t applied_height;
 	uint64_t region_len;
 	uint64_t hash_seed;
+	uint64_t inc_off;
+	uint64_t inc_len;
+	uint64_t started;
 };
 
 /* The 64-bit hash of the layout (keys and checksums). Stable across
@@ -197,8 +221,14 @@ struct fc_mempool_stats {
 	uint64_t slots_moved;	       /* entries moved one bucket on to make
 					* room in a full window */
 	uint64_t requests_handled;     /* requests the node's own code served:
-					* apply, reclaim (not stats). One-sided
-					* reads never move it. */
+					* apply, insert, evict, access notes,
+					* reclaim (not stats). One-sided reads
+					* never move it. */
+	uint64_t inserts;	       /* loaded records written (incl. negative) */
+	uint64_t negatives;	       /* of which negative (known absent) */
+	uint64_t evicted;	       /* entries dropped by eviction or shard moves */
+	uint64_t evict_blocked;	       /* candidates kept: not yet durable */
+	uint64_t durable_height;       /* storage pool holds blocks <= this */
 	int hugepages;		       /* the region is on hugepages */
 };
 
@@ -239,6 +269,64 @@ int fc_mempool_get_local(struct fc_mempool *mp, const void *key, uint32_t key_le
 /* Frees retired chunks whose grace has passed; *n_out (may be NULL) = how
  * many. force != 0 ignores the grace bounds (tests of reuse detection). */
 int fc_mempool_reclaim(struct fc_mempool *mp, int force, size_t *n_out);
+
+/* ---- bounded capacity, loads, shards (the flexchain-memory daemon) ----
+ *
+ * Eviction drops an entry only when its version's height is <= the durable
+ * height (the storage pool holds it); negative records are always
+ * droppable. Before dropping, the home bucket's incomplete bit is set. The
+ * chunk is retired like a superseded record (grace by time only). Choice of
+ * victims: a CLOCK over the slots, with one reference bit per slot kept on
+ * the node (never in the region), set by fc_mempool_note_access from the key
+ * hashes compute clients report. A write that finds its probing window full
+ * evicts a durable entry of that window (coldest first) instead of failing. */
+
+/* The storage pool holds every block <= height durably (only raises it). */
+void fc_mempool_set_durable(struct fc_mempool *mp, uint64_t height);
+/* A fresh node that follows the chain from block `height` (applied by the
+ * storage pool, not by this node): applied_height := height, started := 1,
+ * every bucket incomplete. The next fc_mempool_apply must be height + 1.
+ * FC_ESTATE when the node already applied or started. */
+int fc_mempool_start_at(struct fc_mempool *mp, uint64_t height, char *errmsg);
+/* 1 once a block was applied or fc_mempool_start_at was called. */
+int fc_mempool_started(struct fc_mempool *mp);
+/* Sets every bucket's incomplete bit (e.g. keys moved to this node). */
+void fc_mempool_mark_all_incomplete(struct fc_mempool *mp);
+/* Inserts records loaded from the storage pool: w[i] with version 0 (and
+ * no value) is a negative record. Each is written only when the node holds
+ * no record of the key with a version >= w[i].version (a negative record
+ * only when it holds none at all). Does not change the applied height.
+ * Returns FC_OK, or FC_EBUSY when space ran out (the rest is skipped; best
+ * effort: callers answer from what they loaded anyway), FC_EINVAL. */
+int fc_mempool_insert(struct fc_mempool *mp, const struct fc_mempool_write *w, size_t n,
+		      char *errmsg);
+/* Marks the slots holding records of the reported key hashes (full 64-bit
+ * fc_mempool_hash values) as recently used. */
+void fc_mempool_note_access(struct fc_mempool *mp, const uint64_t *hashes, size_t n);
+/* Fill ratio: max(record bytes live or retired / record area, slots used /
+ * slots). */
+double fc_mempool_fill(struct fc_mempool *mp);
+/* Evicts (CLOCK, see above) until the fill ratio is <= target or a full
+ * sweep found nothing more to drop; *n_out (may be NULL) = entries dropped. */
+int fc_mempool_evict(struct fc_mempool *mp, double target, size_t *n_out);
+/* Drops every entry whose key keep(ud, key, key_len) rejects (keys that
+ * moved to another node with a new shard map). Their buckets become
+ * incomplete. *n_out may be NULL. */
+int fc_mempool_drop_if(struct fc_mempool *mp, int (*keep)(void *ud, const void *key,
+							  uint32_t key_len),
+		       void *ud, size_t *n_out);
+
+/* ---- shard map routing (shared by the node and its clients) ----
+ * A key belongs to the node of the map with the highest
+ * fc_mempool_shard_score(key hash, node hash) (rendezvous hashing: adding a
+ * node moves only the keys it wins). node hash = fc_mempool_node_hash(id). */
+uint64_t fc_mempool_node_hash(const char *node_id);
+/* Index into node_hashes[0..n) of the key's node; 0 when n is 0. key_hash
+ * is fc_mempool_hash(key, len, FC_MEMPOOL_SHARD_SEED) (not the region's
+ * seed: routing must not depend on a node's region). */
+#define FC_MEMPOOL_SHARD_SEED 0x7368617264736565ull
+size_t fc_mempool_shard_pick(const void *key, size_t key_len, const uint64_t *node_hashes,
+			     size_t n);
 void fc_mempool_stats(struct fc_mempool *mp, struct fc_mempool_stats *out);
 
 #endif

@@ -52,6 +52,11 @@ int fc_memstate_applied_height(struct fc_memstate *ms, uint64_t *height, char *e
 int fc_memstate_set_shard_map(struct fc_memstate *ms, const Flexchain__ShardMap *map,
 			      char *errmsg);
 
+/* gets: keys asked (get and versions); found: of which present; round_trips:
+ * one-sided round trips (fc_memclient's count) plus one per load; loads:
+ * MemLoadRequests sent (each one storage lookup by the node), load_keys:
+ * keys in them; cache_hits: served from the address or data cache;
+ * reports: AccessReports sent. Cumulative since open. */
 struct fc_memstate_stats {
 	uint64_t gets, found, round_trips, loads, load_keys, cache_hits, reports;
 };

@@ -14,3 +14,29 @@ void fc_mempool__cluster_fields(const struct fc_config *cfg, const struct fc_con
 		*port = node->data_port;
 	}
 }
+
+size_t fc_mempool__cluster_nodes(const struct fc_config *cfg)
+{
+	return cfg->memory.n_nodes;
+}
+
+void fc_mempool__cluster_node(const struct fc_config *cfg, size_t i, const char **id,
+			      const char **host, uint16_t *port, uint16_t *data_port)
+{
+	const struct fc_config_node *n = &cfg->memory.nodes[i];
+
+	*id = n->id;
+	*host = n->host;
+	*port = n->port;
+	*data_port = n->data_port;
+}
+
+const char *fc_mempool__cluster_transport(const struct fc_config *cfg)
+{
+	return fc_config_transport_name(cfg->transport);
+}
+
+size_t fc_mempool__cluster_max_frame(const struct fc_config *cfg)
+{
+	return cfg->network.max_frame_bytes;
+}

@@ -54,3 +54,27 @@ uint64_t fc_mempool_hash(const void *data, size_t len, uint64_t seed)
 {
 	return fc_mempool__hash2(data, 0, data, len, seed);
 }
+
+/* ---- shard routing (fc_mempool.h) ------------------------------------- */
+
+uint64_t fc_mempool_node_hash(const char *node_id)
+{
+	return fc_mempool_hash(node_id, strlen(node_id), FC_MEMPOOL_SHARD_SEED ^ 0x6e6f6465ull);
+}
+
+size_t fc_mempool_shard_pick(const void *key, size_t key_len, const uint64_t *node_hashes,
+			     size_t n)
+{
+	uint64_t kh = fc_mempool_hash(key, key_len, FC_MEMPOOL_SHARD_SEED), best_s = 0;
+	size_t best = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t s = mix64(kh ^ node_hashes[i]);
+
+		if (i == 0 || s > best_s) {
+			best_s = s;
+			best = i;
+		}
+	}
+	return best;
+}

@@ -68,7 +68,7 @@ struct fc_memclient {
 	struct fc_memclient_stats st;
 };
 
-enum phase { PH_DATA, PH_ADDR, PH_WINDOW, PH_RECORDS, PH_DONE };
+enum phase { PH_DATA, PH_ADDR, PH_WINDOW, PH_RECORDS, PH_INC, PH_DONE };
 
 struct op {
 	enum phase ph;
@@ -80,6 +80,7 @@ struct op {
 	int retries;
 	int in_round;
 	int confirm;  /* PH_WINDOW: a second look before reporting not found */
+	int incomplete; /* PH_INC found the home bucket's incomplete bit set */
 	int next_dup; /* next request of the batch for the same key, or -1 */
 	int is_dup;   /* a copy: answered with the first request of its key */
 	uint64_t rounds;
@@ -301,6 +302,7 @@ static void finish_found(struct fc_memclient *mc, struct fc_memclient_req *reqs,
 static void finish_not_found(struct fc_memclient *mc, struct fc_memclient_req *rq, struct op *o)
 {
 	rq->rc = FC_ENOTFOUND;
+	rq->incomplete = o->incomplete;
 	o->ph = PH_DONE;
 	mc->st.not_found++;
 	ac_drop(mc, o->h);
@@ -413,8 +415,15 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *reqs, s
 			return;
 		}
 		if (nc == 0 || (o->confirm && same_cands(o, cand, nc))) {
-			/* Absent, or the same candidates as the window read before
-			 * their records showed other keys. */
+			/* Absent from the index, or the same candidates as the
+			 * window read before their records showed other keys.
+			 * Whether that is the whole truth says the home bucket's
+			 * incomplete bit, read in the next round: it is set
+			 * before any entry of the bucket is dropped. */
+			if (mc->hdr.inc_len) {
+				o->ph = PH_INC;
+				return;
+			}
 			finish_not_found(mc, rq, o);
 			return;
 		}
@@ -435,6 +444,14 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *reqs, s
 			switch (rec_check(r, o->blen[k], off, rq->key, rq->key_len, o->h, &vl,
 					  &ver)) {
 			case REC_MATCH:
+				if (ver == 0) {
+					/* A current negative record: known absent.
+					 * Not held to the floor: the key may have
+					 * been deleted since it was seen. */
+					o->incomplete = 0;
+					finish_not_found(mc, rq, o);
+					return;
+				}
 				if (ver < o->floor) {
 					bad = 1; /* older than seen: a stale address */
 					break;
@@ -464,6 +481,14 @@ static void op_advance(struct fc_memclient *mc, struct fc_memclient_req *reqs, s
 		o->ph = PH_WINDOW;
 		return;
 	}
+	case PH_INC: {
+		uint64_t b = o->h & (mc->hdr.bucket_count - 1), w;
+
+		memcpy(&w, sb + o->boff[0], 8);
+		o->incomplete = (int)((w >> (b % 64)) & 1u);
+		finish_not_found(mc, rq, o);
+		return;
+	}
 	case PH_DONE:
 		return;
 	}
@@ -488,6 +513,7 @@ int fc_memclient_mget(struct fc_memclient *mc, struct fc_memclient_req *reqs, si
 		reqs[i].rc = FC_EAGAIN;
 		reqs[i].val_len = 0;
 		reqs[i].version = 0;
+		reqs[i].incomplete = 0;
 		if (!reqs[i].key || reqs[i].key_len == 0 || reqs[i].key_len > FC_MEMPOOL_MAX_KEY) {
 			reqs[i].rc = FC_EINVAL;
 			o->ph = PH_DONE;
@@ -562,6 +588,12 @@ int fc_memclient_mget(struct fc_memclient *mc, struct fc_memclient_req *reqs, si
 					   (o->h & (mc->hdr.bucket_count - 1)) * FC_MEMPOOL_BUCKET_LEN;
 				lens[0] = FC_MEMPOOL_WINDOW_LEN;
 				break;
+			case PH_INC:
+				nreads = 1;
+				addrs[0] = mc->hdr.inc_off +
+					   (o->h & (mc->hdr.bucket_count - 1)) / 64 * 8;
+				lens[0] = 8;
+				break;
 			default:
 				nreads = o->ncand;
 				for (int k = 0; k < nreads; k++) {
@@ -612,6 +644,7 @@ int fc_memclient_mget(struct fc_memclient *mc, struct fc_memclient_req *reqs, si
 			if (reqs[i].rc == FC_OK)
 				continue;
 			reqs[j].rc = reqs[i].rc;
+			reqs[j].incomplete = reqs[i].incomplete;
 			reqs[j].val_len = 0;
 			reqs[j].version = 0;
 			if (reqs[i].rc == FC_ENOTFOUND)
@@ -713,7 +746,9 @@ int fc_memclient_connect(const char *host, uint16_t port, const struct fc_memcli
 	    mc->hdr.layout_version != FC_MEMPOOL_LAYOUT_VERSION ||
 	    mc->hdr.bucket_count < 2 || (mc->hdr.bucket_count & (mc->hdr.bucket_count - 1)) ||
 	    mc->hdr.index_off + mc->hdr.index_len > mc->remote.len ||
-	    mc->hdr.rec_off + mc->hdr.rec_len > mc->remote.len) {
+	    mc->hdr.rec_off + mc->hdr.rec_len > mc->remote.len ||
+	    mc->hdr.inc_off + mc->hdr.inc_len > mc->remote.len ||
+	    mc->hdr.inc_len * 8 < mc->hdr.bucket_count) {
 		rc = fc_errf(errmsg, FC_EPROTO, "bad region header (magic %llx, layout %u)",
 			     (unsigned long long)mc->hdr.magic, mc->hdr.layout_version);
 		goto fail_hdr;
@@ -772,6 +807,21 @@ int fc_memclient_applied_height(struct fc_memclient *mc, uint64_t *height, char 
 	return rc;
 }
 
+int fc_memclient_applied_info(struct fc_memclient *mc, uint64_t *height, int *started,
+			      char *errmsg)
+{
+	uint64_t w[6];
+	int rc = read_small(mc, FC_MEMPOOL_HDR_OFF_APPLIED, sizeof w, errmsg);
+
+	if (rc != FC_OK)
+		return rc;
+	memcpy(w, mc->scratch, sizeof w);
+	/* One READ of [48, 96): applied height at 48, started at 88. */
+	*height = w[0];
+	*started = w[(FC_MEMPOOL_HDR_OFF_STARTED - FC_MEMPOOL_HDR_OFF_APPLIED) / 8] != 0;
+	return FC_OK;
+}
+
 void fc_memclient_stats(const struct fc_memclient *mc, struct fc_memclient_stats *out)
 {
 	*out = mc->st;
@@ -785,4 +835,9 @@ void fc_memclient_stats_reset(struct fc_memclient *mc)
 struct fc_transport *fc_memclient_transport(struct fc_memclient *mc)
 {
 	return mc->t;
+}
+
+uint64_t fc_memclient_key_hash(const struct fc_memclient *mc, const void *key, uint32_t key_len)
+{
+	return fc_mempool_hash(key, key_len, mc->hdr.hash_seed);
 }

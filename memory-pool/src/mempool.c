@@ -26,6 +26,7 @@
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_mempool.h"
+#include "fc_transport.h"
 #include "mempool_int.h"
 
 #define COMP "mempool"
@@ -54,7 +55,11 @@ struct fc_mempool {
 	int hugepages;
 	struct fc_mempool_hdr *hdr;
 	uint64_t *slots; /* (bucket_count + 1) * 8 words */
+	uint64_t *inc;	 /* incomplete bitmap, one bit per bucket */
 	uint64_t bump;	 /* next never-used byte offset in the record area */
+	uint8_t *ref;	 /* CLOCK reference bit per slot (node memory, not the region) */
+	uint64_t hand;	 /* CLOCK hand: next slot index to look at */
+	uint64_t durable; /* the storage pool holds blocks <= durable */
 
 	struct fc_transport *t;
 	struct fc_transport_mr *mr;
@@ -70,8 +75,13 @@ struct fc_mempool {
 
 	pthread_mutex_t lock; /* everything below and every write to the region */
 	struct u64vec freel[N_CLASSES];
-	struct retired *ret;
-	size_t ret_head, ret_n, ret_cap; /* ring buffer */
+	/* Retired chunks, FIFO rings: [0] waits for grace_ms and grace_blocks
+	 * (superseded by a block), [1] for grace_ms only (evicted, loaded over:
+	 * no block need follow), so neither holds the other up. */
+	struct ring {
+		struct retired *v;
+		size_t head, n, cap;
+	} ret[2];
 	struct fc_mempool_stats st;
 };
 
@@ -152,15 +162,17 @@ static int region_format(struct fc_mempool *mp, char *errmsg)
 	uint64_t len = mp->cfg.region_bytes;
 	uint32_t bc = mp->cfg.bucket_count;
 	struct fc_mempool_hdr *h = (struct fc_mempool_hdr *)mp->region;
-	uint64_t index_len, rec_off;
+	uint64_t index_len, rec_off, inc_off, inc_len;
 
 	if (bc == 0)
 		bc = next_pow2(len / 1024);
 	if (bc < 2 || (bc & (bc - 1)))
 		return fc_errf(errmsg, FC_EINVAL, "bucket_count %u is not a power of two >= 2", bc);
 	index_len = ((uint64_t)bc + 1) * FC_MEMPOOL_BUCKET_LEN;
-	rec_off = FC_MEMPOOL_HDR_LEN + index_len;
-	rec_off = (rec_off + FC_MEMPOOL_CHUNK - 1) / FC_MEMPOOL_CHUNK * FC_MEMPOOL_CHUNK;
+	inc_off = FC_MEMPOOL_HDR_LEN + index_len;
+	inc_off = (inc_off + FC_MEMPOOL_CHUNK - 1) / FC_MEMPOOL_CHUNK * FC_MEMPOOL_CHUNK;
+	inc_len = ((uint64_t)bc + 511) / 512 * FC_MEMPOOL_CHUNK; /* bc bits, 64-byte units */
+	rec_off = inc_off + inc_len;
 	if (rec_off + FC_MEMPOOL_MAX_CHUNK > len)
 		return fc_errf(errmsg, FC_EINVAL,
 			       "region of %llu bytes too small for %u buckets and one record",
@@ -177,9 +189,13 @@ static int region_format(struct fc_mempool *mp, char *errmsg)
 	h->applied_height = 0;
 	h->region_len = len;
 	h->hash_seed = 0x666c6578636861ull; /* fixed: the layout, not a secret */
+	h->inc_off = inc_off;
+	h->inc_len = inc_len;
+	h->started = 0;
 	__atomic_store_n(&h->magic, FC_MEMPOOL_MAGIC, __ATOMIC_RELEASE);
 	mp->hdr = h;
 	mp->slots = (uint64_t *)(mp->region + h->index_off);
+	mp->inc = (uint64_t *)(mp->region + inc_off);
 	mp->bump = rec_off;
 	mp->st.bucket_count = bc;
 	mp->st.slots_total = (uint64_t)bc * FC_MEMPOOL_BUCKET_SLOTS;
@@ -256,6 +272,11 @@ int fc_mempool_create(const struct fc_mempool_config *c, struct fc_mempool **out
 	rc = region_format(mp, errmsg);
 	if (rc != FC_OK)
 		goto fail_format;
+	mp->ref = fc_calloc(((size_t)mp->hdr->bucket_count + 1) * FC_MEMPOOL_BUCKET_SLOTS, 1);
+	if (!mp->ref) {
+		rc = fc_errf(errmsg, FC_ENOMEM, "out of memory");
+		goto fail_format;
+	}
 	rc = fc_transport_open(c->transport, &mp->t, errmsg);
 	if (rc != FC_OK)
 		goto fail_format;
@@ -285,6 +306,7 @@ fail_listen:
 fail_mr:
 	fc_transport_close(mp->t);
 fail_format:
+	fc_free(mp->ref);
 	munmap(mp->region, mp->map_len);
 fail_map:
 	pthread_mutex_destroy(&mp->conns_lock);
@@ -311,7 +333,9 @@ void fc_mempool_destroy(struct fc_mempool *mp)
 	munmap(mp->region, mp->map_len);
 	for (size_t i = 0; i < N_CLASSES; i++)
 		fc_free(mp->freel[i].v);
-	fc_free(mp->ret);
+	fc_free(mp->ret[0].v);
+	fc_free(mp->ret[1].v);
+	fc_free(mp->ref);
 	pthread_mutex_destroy(&mp->conns_lock);
 	pthread_mutex_destroy(&mp->lock);
 	fc_free(mp->host);
@@ -368,7 +392,21 @@ static int chunk_alloc(struct fc_mempool *mp, uint32_t len64, uint64_t *off)
 		*off = mp->bump;
 		mp->bump += bytes;
 	} else {
-		return FC_EBUSY;
+		/* Split a free chunk of a larger class (e.g. a negative record
+		 * in a region of values): the tail goes back to its class. Any
+		 * chunk may be reused at any offset: rec_write's order keeps
+		 * old bytes from validating. */
+		uint32_t c = len64 + 1;
+
+		while (c < N_CLASSES && mp->freel[c].n == 0)
+			c++;
+		if (c == N_CLASSES)
+			return FC_EBUSY;
+		*off = mp->freel[c].v[--mp->freel[c].n];
+		if (u64vec_push(&mp->freel[c - len64], *off + bytes) != FC_OK) {
+			mp->freel[c].n++; /* ENOMEM: the chunk stays whole and free */
+			return FC_EBUSY;
+		}
 	}
 	mp->st.bytes_free -= bytes;
 	return FC_OK;
@@ -387,23 +425,25 @@ static int chunk_free(struct fc_mempool *mp, uint64_t off, uint32_t len64)
 
 static int retire(struct fc_mempool *mp, uint64_t off, uint32_t len64, uint64_t height)
 {
-	if (mp->ret_n == mp->ret_cap) {
-		size_t nc = mp->ret_cap ? mp->ret_cap * 2 : 256;
+	struct ring *q = &mp->ret[height == UINT64_MAX];
+
+	if (q->n == q->cap) {
+		size_t nc = q->cap ? q->cap * 2 : 256;
 		struct retired *p = fc_malloc(nc * sizeof *p);
 
 		if (!p)
 			return FC_ENOMEM;
-		for (size_t i = 0; i < mp->ret_n; i++)
-			p[i] = mp->ret[(mp->ret_head + i) % mp->ret_cap];
-		fc_free(mp->ret);
-		mp->ret = p;
-		mp->ret_cap = nc;
-		mp->ret_head = 0;
+		for (size_t i = 0; i < q->n; i++)
+			p[i] = q->v[(q->head + i) % q->cap];
+		fc_free(q->v);
+		q->v = p;
+		q->cap = nc;
+		q->head = 0;
 	}
-	mp->ret[(mp->ret_head + mp->ret_n) % mp->ret_cap] = (struct retired){
+	q->v[(q->head + q->n) % q->cap] = (struct retired){
 		.off = off, .len64 = len64, .t_ms = now_ms(), .height = height,
 	};
-	mp->ret_n++;
+	q->n++;
 	mp->st.bytes_retired += (uint64_t)len64 * FC_MEMPOOL_CHUNK;
 	mp->st.bytes_live -= (uint64_t)len64 * FC_MEMPOOL_CHUNK;
 	mp->st.records_live--;
@@ -416,17 +456,22 @@ static size_t reclaim_locked(struct fc_mempool *mp, int force)
 	uint64_t applied = mp->hdr->applied_height;
 	size_t n = 0;
 
-	while (mp->ret_n) {
-		struct retired *r = &mp->ret[mp->ret_head];
+	for (int k = 0; k < 2; k++) {
+		struct ring *q = &mp->ret[k];
 
-		if (!force && (now < r->t_ms + mp->cfg.grace_ms ||
-			       applied < r->height + mp->cfg.grace_blocks))
-			break; /* FIFO: later entries are younger */
-		mp->st.bytes_retired -= (uint64_t)r->len64 * FC_MEMPOOL_CHUNK;
-		(void)chunk_free(mp, r->off, r->len64);
-		mp->ret_head = (mp->ret_head + 1) % mp->ret_cap;
-		mp->ret_n--;
-		n++;
+		while (q->n) {
+			struct retired *r = &q->v[q->head];
+
+			if (!force && (now < r->t_ms + mp->cfg.grace_ms ||
+				       (r->height != UINT64_MAX &&
+					applied < r->height + mp->cfg.grace_blocks)))
+				break; /* FIFO: later entries are younger */
+			mp->st.bytes_retired -= (uint64_t)r->len64 * FC_MEMPOOL_CHUNK;
+			(void)chunk_free(mp, r->off, r->len64);
+			q->head = (q->head + 1) % q->cap;
+			q->n--;
+			n++;
+		}
 	}
 	mp->st.records_reclaimed += n;
 	return n;
@@ -542,6 +587,8 @@ static long find_empty(struct fc_mempool *mp, uint64_t h)
 		if (to < 0)
 			return -1;
 		__atomic_store_n(&mp->slots[to], s, __ATOMIC_RELEASE);
+		mp->ref[to] = mp->ref[from];
+		mp->ref[from] = 0;
 		mp->st.slots_moved++;
 		return from;
 	}
@@ -554,6 +601,65 @@ static uint64_t rec_version(struct fc_mempool *mp, uint64_t slot)
 
 	memcpy(&v, mp->region + FC_MEMPOOL_SLOT_OFF64(slot) * FC_MEMPOOL_CHUNK + 24, 8);
 	return v;
+}
+
+static int durable_ok(struct fc_mempool *mp, uint64_t slot)
+{
+	uint64_t v = rec_version(mp, slot);
+
+	return v == 0 || (v >> 32) <= mp->durable;
+}
+
+static void mark_incomplete(struct fc_mempool *mp, uint64_t bucket)
+{
+	__atomic_fetch_or(&mp->inc[bucket / 64], 1ull << (bucket % 64), __ATOMIC_SEQ_CST);
+}
+
+/* Drops the entry of slot si: its home bucket becomes incomplete first (a
+ * reader that misses the key afterwards sees the bit), then the slot is
+ * cleared and the record marked deleted and retired (grace by time). */
+static void evict_slot(struct fc_mempool *mp, long si)
+{
+	uint64_t s = mp->slots[si];
+	uint64_t off = FC_MEMPOOL_SLOT_OFF64(s) * FC_MEMPOOL_CHUNK;
+	uint32_t kh;
+
+	memcpy(&kh, mp->region + off + 20, 4);
+	mark_incomplete(mp, kh & (mp->hdr->bucket_count - 1));
+	__atomic_store_n(&mp->slots[si], 0, __ATOMIC_RELEASE);
+	mp->st.slots_used--;
+	mp->ref[si] = 0;
+	__atomic_store_n((uint64_t *)(mp->region + off), FC_MEMPOOL_SUCC_DELETED,
+			 __ATOMIC_RELEASE);
+	(void)retire(mp, off, FC_MEMPOOL_SLOT_LEN64(s), UINT64_MAX);
+	mp->st.evicted++;
+}
+
+/* The probing window of home bucket b is full: evict one durable entry of
+ * it, unreferenced first. Returns the freed slot or -1. */
+static long evict_in_window(struct fc_mempool *mp, uint64_t b)
+{
+	long pick = -1;
+
+	for (uint32_t i = 0; i < FC_MEMPOOL_WINDOW_SLOTS; i++) {
+		long si = (long)(b * FC_MEMPOOL_BUCKET_SLOTS + i);
+		uint64_t s = mp->slots[si];
+
+		if (!s || !durable_ok(mp, s))
+			continue;
+		if (!mp->ref[si]) {
+			pick = si;
+			break;
+		}
+		if (pick < 0)
+			pick = si;
+	}
+	if (pick < 0) {
+		mp->st.evict_blocked++;
+		return -1;
+	}
+	evict_slot(mp, pick);
+	return pick;
 }
 
 static int apply_one(struct fc_mempool *mp, uint64_t height, const struct fc_mempool_write *w,
@@ -582,14 +688,9 @@ static int apply_one(struct fc_mempool *mp, uint64_t height, const struct fc_mem
 		return retire(mp, FC_MEMPOOL_SLOT_OFF64(old) * FC_MEMPOOL_CHUNK,
 			      FC_MEMPOOL_SLOT_LEN64(old), height);
 	}
-	if (si < 0) {
-		si = find_empty(mp, h);
-		if (si < 0) {
-			mp->st.index_full++;
-			return fc_errf(errmsg, FC_EBUSY, "probing window of bucket %llu full",
-				       (unsigned long long)(h & (mp->hdr->bucket_count - 1)));
-		}
-	}
+	/* The chunk first: a slot move made by find_empty leaves the moved
+	 * entry in two slots until the caller's store reuses the old one, so
+	 * nothing may fail between finding the slot and storing into it. */
 	len64 = rec_len64(w->key_len, w->value_len);
 	rc = chunk_alloc(mp, len64, &off);
 	if (rc != FC_OK) {
@@ -599,6 +700,18 @@ static int apply_one(struct fc_mempool *mp, uint64_t height, const struct fc_mem
 		if (rc != FC_OK)
 			return fc_errf(errmsg, FC_EBUSY, "record area full (%llu bytes free)",
 				       (unsigned long long)mp->st.bytes_free);
+	}
+	if (si < 0) {
+		si = find_empty(mp, h);
+		if (si < 0)
+			si = evict_in_window(mp, h & (mp->hdr->bucket_count - 1));
+		if (si < 0) {
+			/* Never published: back to the free list at once. */
+			(void)chunk_free(mp, off, len64);
+			mp->st.index_full++;
+			return fc_errf(errmsg, FC_EBUSY, "probing window of bucket %llu full",
+				       (unsigned long long)(h & (mp->hdr->bucket_count - 1)));
+		}
 	}
 	rec_write(mp, off, len64, w, h);
 	slot = ((uint64_t)fc_mempool_fp(h) << 52) | ((uint64_t)len64 << 40) |
@@ -639,12 +752,12 @@ int fc_mempool_apply(struct fc_mempool *mp, uint64_t height, const struct fc_mem
 	pthread_mutex_lock(&mp->lock);
 	mp->st.requests_handled++;
 	applied = mp->hdr->applied_height;
-	if (height <= applied && mp->st.blocks_applied) {
+	if (height <= applied && mp->hdr->started) {
 		fc_log(FC_LOG_DEBUG, COMP, "block already applied", "height=%llu applied=%llu",
 		       (unsigned long long)height, (unsigned long long)applied);
 		goto unlock;
 	}
-	if (mp->st.blocks_applied && height != applied + 1) {
+	if (mp->hdr->started && height != applied + 1) {
 		rc = fc_errf(errmsg, FC_ESTATE, "mempool: apply block %llu: applied height is %llu",
 			     (unsigned long long)height, (unsigned long long)applied);
 		goto unlock;
@@ -658,6 +771,7 @@ int fc_mempool_apply(struct fc_mempool *mp, uint64_t height, const struct fc_mem
 		}
 	}
 	__atomic_store_n(&mp->hdr->applied_height, height, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp->hdr->started, 1, __ATOMIC_RELEASE);
 	mp->st.blocks_applied++;
 	reclaim_locked(mp, 0);
 unlock:
@@ -709,5 +823,196 @@ void fc_mempool_stats(struct fc_mempool *mp, struct fc_mempool_stats *out)
 	pthread_mutex_lock(&mp->lock);
 	*out = mp->st;
 	out->applied_height = mp->hdr->applied_height;
+	out->durable_height = mp->durable;
 	pthread_mutex_unlock(&mp->lock);
+}
+
+/* ---- bounded capacity, loads, shards ----------------------------------- */
+
+void fc_mempool_set_durable(struct fc_mempool *mp, uint64_t height)
+{
+	pthread_mutex_lock(&mp->lock);
+	if (height > mp->durable)
+		mp->durable = height;
+	pthread_mutex_unlock(&mp->lock);
+}
+
+static void mark_all_locked(struct fc_mempool *mp)
+{
+	uint64_t words = mp->hdr->inc_len / 8;
+
+	for (uint64_t i = 0; i < words; i++)
+		__atomic_store_n(&mp->inc[i], ~0ull, __ATOMIC_SEQ_CST);
+}
+
+void fc_mempool_mark_all_incomplete(struct fc_mempool *mp)
+{
+	pthread_mutex_lock(&mp->lock);
+	mark_all_locked(mp);
+	pthread_mutex_unlock(&mp->lock);
+}
+
+int fc_mempool_start_at(struct fc_mempool *mp, uint64_t height, char *errmsg)
+{
+	int rc = FC_OK;
+
+	pthread_mutex_lock(&mp->lock);
+	if (mp->hdr->started) {
+		rc = fc_errf(errmsg, FC_ESTATE, "mempool: start at %llu: already at %llu",
+			     (unsigned long long)height,
+			     (unsigned long long)mp->hdr->applied_height);
+		goto unlock;
+	}
+	/* Incomplete before the height is visible: nothing this node holds
+	 * may be taken as the whole truth of a bucket. */
+	mark_all_locked(mp);
+	__atomic_store_n(&mp->hdr->applied_height, height, __ATOMIC_RELEASE);
+	__atomic_store_n(&mp->hdr->started, 1, __ATOMIC_RELEASE);
+	if (height > mp->durable)
+		mp->durable = height;
+unlock:
+	pthread_mutex_unlock(&mp->lock);
+	return rc;
+}
+
+int fc_mempool_started(struct fc_mempool *mp)
+{
+	return (int)__atomic_load_n(&mp->hdr->started, __ATOMIC_ACQUIRE);
+}
+
+int fc_mempool_insert(struct fc_mempool *mp, const struct fc_mempool_write *w, size_t n,
+		      char *errmsg)
+{
+	int rc = FC_OK;
+
+	for (size_t i = 0; i < n; i++)
+		if (!w[i].key || w[i].key_len == 0 || w[i].key_len > FC_MEMPOOL_MAX_KEY ||
+		    w[i].is_delete || (w[i].value_len && !w[i].value) ||
+		    (w[i].version == 0 && w[i].value_len) ||
+		    (uint64_t)w[i].key_len + w[i].value_len > FC_MEMPOOL_MAX_KV)
+			return fc_errf(errmsg, FC_EINVAL, "mempool: insert %zu: bad key or value",
+				       i);
+	pthread_mutex_lock(&mp->lock);
+	mp->st.requests_handled++;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t before = mp->st.writes_applied;
+
+		rc = apply_one(mp, UINT64_MAX, &w[i], errmsg);
+		if (rc != FC_OK) {
+			rc = fc_errwrap(errmsg, rc, "mempool: insert %zu", i);
+			break;
+		}
+		if (mp->st.writes_applied != before) {
+			/* apply_one counted it as a write: it is a load. */
+			mp->st.writes_applied = before;
+			mp->st.inserts++;
+			if (w[i].version == 0)
+				mp->st.negatives++;
+		}
+	}
+	pthread_mutex_unlock(&mp->lock);
+	return rc;
+}
+
+void fc_mempool_note_access(struct fc_mempool *mp, const uint64_t *hashes, size_t n)
+{
+	uint64_t bc = mp->hdr->bucket_count;
+
+	pthread_mutex_lock(&mp->lock);
+	mp->st.requests_handled++;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = hashes[i] & (bc - 1);
+		uint32_t fp = fc_mempool_fp(hashes[i]);
+
+		for (uint32_t k = 0; k < FC_MEMPOOL_WINDOW_SLOTS; k++) {
+			uint64_t si = b * FC_MEMPOOL_BUCKET_SLOTS + k;
+			uint64_t s = mp->slots[si];
+
+			if (s && FC_MEMPOOL_SLOT_FP(s) == fp)
+				mp->ref[si] = 1;
+		}
+	}
+	pthread_mutex_unlock(&mp->lock);
+}
+
+static double fill_locked(struct fc_mempool *mp)
+{
+	double a = mp->st.rec_len ? (double)mp->st.bytes_live / (double)mp->st.rec_len : 1.0;
+	double b = (double)mp->st.slots_used / (double)mp->st.slots_total;
+
+	return a > b ? a : b;
+}
+
+double fc_mempool_fill(struct fc_mempool *mp)
+{
+	double f;
+
+	pthread_mutex_lock(&mp->lock);
+	f = fill_locked(mp);
+	pthread_mutex_unlock(&mp->lock);
+	return f;
+}
+
+int fc_mempool_evict(struct fc_mempool *mp, double target, size_t *n_out)
+{
+	uint64_t total = ((uint64_t)mp->hdr->bucket_count + 1) * FC_MEMPOOL_BUCKET_SLOTS;
+	uint64_t scanned = 0;
+	size_t n = 0;
+
+	pthread_mutex_lock(&mp->lock);
+	mp->st.requests_handled++;
+	/* Two sweeps at most: the first may only clear reference bits. */
+	while (fill_locked(mp) > target && scanned < 2 * total) {
+		long si = (long)mp->hand;
+		uint64_t s = mp->slots[si];
+
+		mp->hand = (mp->hand + 1) % total;
+		scanned++;
+		if (!s)
+			continue;
+		if (mp->ref[si]) {
+			mp->ref[si] = 0;
+			continue;
+		}
+		if (!durable_ok(mp, s)) {
+			mp->st.evict_blocked++;
+			continue;
+		}
+		evict_slot(mp, si);
+		n++;
+	}
+	reclaim_locked(mp, 0);
+	pthread_mutex_unlock(&mp->lock);
+	if (n_out)
+		*n_out = n;
+	return FC_OK;
+}
+
+int fc_mempool_drop_if(struct fc_mempool *mp, int (*keep)(void *ud, const void *key,
+							  uint32_t key_len),
+		       void *ud, size_t *n_out)
+{
+	uint64_t total = ((uint64_t)mp->hdr->bucket_count + 1) * FC_MEMPOOL_BUCKET_SLOTS;
+	size_t n = 0;
+
+	pthread_mutex_lock(&mp->lock);
+	mp->st.requests_handled++;
+	for (uint64_t si = 0; si < total; si++) {
+		uint64_t s = mp->slots[si];
+		const unsigned char *r;
+		uint32_t kl;
+
+		if (!s)
+			continue;
+		r = mp->region + FC_MEMPOOL_SLOT_OFF64(s) * FC_MEMPOOL_CHUNK;
+		memcpy(&kl, r + 12, 4);
+		if (keep(ud, r + 32, kl))
+			continue;
+		evict_slot(mp, (long)si);
+		n++;
+	}
+	pthread_mutex_unlock(&mp->lock);
+	if (n_out)
+		*n_out = n;
+	return FC_OK;
 }
