@@ -24,10 +24,13 @@ packages=(
   libcyaml-dev libmicrohttpd-dev libsystemd-dev
   # tests and tools around them
   libcmocka-dev valgrind procps iproute2 python3
+  # flexchain-bench --plot
+  gnuplot-nox
+  python3-yaml curl systemd
 )
 vm_packages=(
   # soft-RoCE tests run the distribution kernel in a TCG VM
-  qemu-system-x86 linux-image-amd64 busybox-static kmod perftest rdmacm-utils
+  qemu-system-x86 linux-image-amd64 busybox-static kmod perftest rdmacm-utils ibverbs-utils
 )
 
 if [[ ${1:-} == --vm ]]; then
