@@ -12,6 +12,8 @@
 
 #include <uv.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "fc_config.h"
 #include "fc_err.h"
 #include "fc_log.h"
@@ -141,6 +143,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	a->stopped = 1;
 	atomic_store(&a->serving, 0);
+	sd_notify(0, "STOPPING=1");
 	fc_log(FC_LOG_INFO, "orderer", "stopping", "signal=%d", signum);
 	fc_orderer_stop(a->o, closed, a);
 }
@@ -239,6 +242,9 @@ int main(int argc, char **argv)
 	a.tick_on = 1;
 	uv_timer_start(&a.tick, on_tick, 0, 250);
 	atomic_store(&a.serving, 1);
+	/* listening on the client and Raft ports: ready for systemd
+	 * (Type=notify); a no-op when not run by systemd */
+	sd_notify(0, "READY=1");
 	uv_run(&loop, UV_RUN_DEFAULT);
 	status = 0;
 destroy:
