@@ -342,17 +342,25 @@ int fc_memstate_set_shard_map(struct fc_memstate *ms, const Flexchain__ShardMap 
 			memset(&ms->nodes[j], 0, sizeof ms->nodes[j]);
 			continue;
 		}
-		/* The data port is not part of NodeAddr: the cluster configuration
-		 * must name the node. */
+		/* A node added at run time carries its data port in the map; one
+		 * of the cluster file may leave it to the file. */
+		host = NULL;
+		port = dport = 0;
 		for (j = 0; j < nc; j++) {
 			fc_mempool__cluster_node(ms->cfg, j, &id, &host, &port, &dport);
 			if (strcmp(id, a->id) == 0)
 				break;
 		}
-		if (j == nc) {
+		if (j == nc)
+			host = NULL, port = dport = 0;
+		if (a->data_port)
+			dport = (uint16_t)a->data_port;
+		if (!dport || (!host && !(a->host && *a->host))) {
 			rc =
 			    fc_errf(errmsg, FC_ENOTFOUND,
-				    "shard map: memory node %s is not in the configuration", a->id);
+				    "shard map: memory node %s has no data port or host (not in "
+				    "the configuration and none in the map)",
+				    a->id);
 			goto fail;
 		}
 		rc = node_open(ms, &nodes[opened], a->id, a->host && *a->host ? a->host : host,
