@@ -35,6 +35,7 @@ extern const struct fc_cli_group fc_cli_group_ledger;
 extern const struct fc_cli_group fc_cli_group_block;
 extern const struct fc_cli_group fc_cli_group_cluster;
 extern const struct fc_cli_group fc_cli_group_tx;
+extern const struct fc_cli_group fc_cli_group_config;
 
 /* Prints "flexchain: <where>: <message> (see 'flexchain <where> --help')" as
  * one line on stderr and returns FC_CLI_USAGE. */

@@ -16,6 +16,7 @@ static const struct fc_cli_group *const groups[] = {
     &fc_cli_group_block,
     &fc_cli_group_cluster,
     &fc_cli_group_tx,
+    &fc_cli_group_config,
 };
 #define N_GROUPS (sizeof groups / sizeof groups[0])
 

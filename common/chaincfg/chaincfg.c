@@ -9,10 +9,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "fc_canon.h"
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_policy.h"
+#include "fc_wire.h"
 
 #define HOST_MAX 253
 
@@ -757,4 +760,268 @@ const struct fc_policy *fc_chaincfg_policy_for(const struct fc_chaincfg *c, cons
 const fc_cert *fc_chaincfg_org_ca(const struct fc_chaincfg *c, size_t i)
 {
 	return i < c->view.n_orgs ? c->ca[i] : NULL;
+}
+
+/* ------------------------------------------- making config transactions */
+
+static int node_index(const struct fc_config_node *n, size_t cnt, const char *id)
+{
+	for (size_t i = 0; i < cnt; i++)
+		if (n[i].id && strcmp(n[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The resulting node list of one kind: cur's minus removals plus additions,
+ * as NodeAddrs pointing into cur and ch (borrowed). *touched says whether
+ * anything changed. */
+static int next_nodes(const char *what, const struct fc_config_node *cur, size_t n_cur,
+		      const struct fc_chaincfg_node *add, size_t n_add, const char *const *rm,
+		      size_t n_rm, Flexchain__NodeAddr **addrs, Flexchain__NodeAddr ***ptrs,
+		      size_t *n_out, int *touched, char *errmsg)
+{
+	size_t cap = n_cur + n_add, n = 0;
+
+	*addrs = NULL;
+	*ptrs = NULL;
+	*n_out = 0;
+	*touched = n_add || n_rm;
+	for (size_t i = 0; i < n_rm; i++)
+		if (!rm[i] || node_index(cur, n_cur, rm[i]) < 0)
+			return fc_errf(errmsg, FC_EINVAL, "remove %s %s: no such node", what,
+				       rm[i] ? rm[i] : "");
+	for (size_t i = 0; i < n_add; i++) {
+		if (!add[i].id || node_index(cur, n_cur, add[i].id) >= 0)
+			return fc_errf(errmsg, FC_EINVAL, "add %s %s: already there", what,
+				       add[i].id ? add[i].id : "");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(add[j].id, add[i].id) == 0)
+				return fc_errf(errmsg, FC_EINVAL, "add %s %s: given twice", what,
+					       add[i].id);
+	}
+	*addrs = fc_calloc(cap ? cap : 1, sizeof **addrs);
+	*ptrs = fc_calloc(cap ? cap : 1, sizeof **ptrs);
+	if (!*addrs || !*ptrs)
+		return fc_errf(errmsg, FC_ENOMEM, "next config: out of memory");
+	for (size_t i = 0; i < n_cur; i++) {
+		int gone = 0;
+		for (size_t j = 0; j < n_rm && !gone; j++)
+			gone = strcmp(rm[j], cur[i].id) == 0;
+		if (gone)
+			continue;
+		flexchain__node_addr__init(&(*addrs)[n]);
+		(*addrs)[n].id = cur[i].id;
+		(*addrs)[n].host = cur[i].host ? cur[i].host : "";
+		(*addrs)[n].port = cur[i].port;
+		(*ptrs)[n] = &(*addrs)[n];
+		n++;
+	}
+	for (size_t i = 0; i < n_add; i++) {
+		flexchain__node_addr__init(&(*addrs)[n]);
+		(*addrs)[n].id = (char *)add[i].id;
+		(*addrs)[n].host = (char *)(add[i].host ? add[i].host : "");
+		(*addrs)[n].port = add[i].port;
+		(*ptrs)[n] = &(*addrs)[n];
+		n++;
+	}
+	*n_out = n;
+	return FC_OK;
+}
+
+int fc_chaincfg_next(const struct fc_chaincfg *cur, const struct fc_chaincfg_changes *ch,
+		     Flexchain__ConfigTx **out, char *errmsg)
+{
+	const struct fc_config *v;
+	Flexchain__ConfigTx tx = FLEXCHAIN__CONFIG_TX__INIT;
+	Flexchain__ShardMap sm = FLEXCHAIN__SHARD_MAP__INIT;
+	Flexchain__NodeAddr *st = NULL, **stp = NULL, *mem = NULL, **memp = NULL;
+	Flexchain__PolicyDef *pol = NULL, **polp = NULL;
+	size_t n_st = 0, n_mem = 0, n_pol = 0;
+	int st_touched = 0, mem_touched = 0, rc;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!cur || !ch || !out || (ch->n_policies && (!ch->policy_names || !ch->policy_rules)))
+		return fc_errf(errmsg, FC_EINVAL, "next config: invalid arguments");
+	*out = NULL;
+	v = &cur->view;
+	tx.sequence = cur->seq + 1;
+	if (!ch->write_quorum && !ch->n_add_storage && !ch->n_remove_storage && !ch->n_add_memory &&
+	    !ch->n_remove_memory && !ch->n_policies) {
+		rc = fc_errf(errmsg, FC_EINVAL, "next config: no change given");
+		goto out;
+	}
+	tx.storage_write_quorum = ch->write_quorum;
+	rc = next_nodes("storage replica", v->storage.replicas, v->storage.n_replicas,
+			ch->add_storage, ch->n_add_storage, ch->remove_storage,
+			ch->n_remove_storage, &st, &stp, &n_st, &st_touched, errmsg);
+	if (rc == FC_OK)
+		rc = next_nodes("memory node", v->memory.nodes, v->memory.n_nodes, ch->add_memory,
+				ch->n_add_memory, ch->remove_memory, ch->n_remove_memory, &mem,
+				&memp, &n_mem, &mem_touched, errmsg);
+	if (rc != FC_OK)
+		goto out;
+	if (st_touched) {
+		tx.n_storage_replicas = n_st;
+		tx.storage_replicas = stp;
+	}
+	if (mem_touched) {
+		sm.version = cur->shard_version + 1;
+		sm.n_memory_nodes = n_mem;
+		sm.memory_nodes = memp;
+		tx.shard_map = &sm;
+	}
+	if (ch->n_policies) {
+		size_t cap = v->n_policies + ch->n_policies;
+		pol = fc_calloc(cap, sizeof *pol);
+		polp = fc_calloc(cap, sizeof *polp);
+		if (!pol || !polp) {
+			rc = fc_errf(errmsg, FC_ENOMEM, "next config: out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < v->n_policies; i++) {
+			flexchain__policy_def__init(&pol[n_pol]);
+			pol[n_pol].name = v->policies[i].name;
+			pol[n_pol].rule = v->policies[i].rule ? v->policies[i].rule : "";
+			polp[n_pol] = &pol[n_pol];
+			n_pol++;
+		}
+		for (size_t i = 0; i < ch->n_policies; i++) {
+			const char *name = ch->policy_names[i], *rule = ch->policy_rules[i];
+			size_t k;
+			if (!name || !rule) {
+				rc = fc_errf(errmsg, FC_EINVAL, "next config: policy %zu: no %s", i,
+					     name ? "rule" : "name");
+				goto out;
+			}
+			for (k = 0; k < n_pol && strcmp(pol[k].name, name) != 0; k++)
+				;
+			if (k == n_pol) {
+				flexchain__policy_def__init(&pol[k]);
+				polp[k] = &pol[k];
+				n_pol++;
+			}
+			pol[k].name = (char *)name;
+			pol[k].rule = (char *)rule;
+		}
+		tx.n_policies = n_pol;
+		tx.policies = polp;
+	}
+	/* a copy that owns everything: encode, decode */
+	rc = fc_wire_encode(&tx.base, &buf, &len, errmsg);
+	if (rc == FC_OK)
+		rc = fc_wire_decode(&flexchain__config_tx__descriptor, buf, len, FC_WIRE_MAX_MSG,
+				    (ProtobufCMessage **)out, errmsg);
+	if (rc != FC_OK)
+		fc_errwrap(errmsg, rc, "next config");
+out:
+	fc_free(buf);
+	fc_free(st);
+	fc_free(stp);
+	fc_free(mem);
+	fc_free(memp);
+	fc_free(pol);
+	fc_free(polp);
+	return rc;
+}
+
+void fc_chaincfg_tx_free(Flexchain__ConfigTx *tx)
+{
+	fc_wire_free((ProtobufCMessage *)tx);
+}
+
+int fc_chaincfg_envelope(const Flexchain__ConfigTx *tx, const fc_cert *cert, const fc_key *key,
+			 Flexchain__Envelope **out, char *txid, char *errmsg)
+{
+	Flexchain__Envelope env = FLEXCHAIN__ENVELOPE__INIT;
+	Flexchain__Proposal p = FLEXCHAIN__PROPOSAL__INIT;
+	char id[FC_TXID_HEX_LEN + 1], err[FC_ERRMSG_LEN] = "";
+	uint8_t nonce[16], digest[FC_HASH_LEN], *sig = NULL, *buf = NULL;
+	size_t siglen = 0, dlen = 0, len = 0;
+	const uint8_t *der;
+	struct timespec ts;
+	int rc;
+
+	if (!tx || !cert || !key || !out)
+		return fc_errf(errmsg, FC_EINVAL, "config envelope: invalid arguments");
+	*out = NULL;
+	if (fc_crypto_cert_matches_key(cert, key, NULL) != FC_OK)
+		return fc_errf(errmsg, FC_EINVAL,
+			       "config envelope: the key is not the certificate's");
+	rc = fc_crypto_random(nonce, sizeof nonce, err);
+	if (rc != FC_OK) {
+		rc = fc_errf(errmsg, rc, "config envelope: nonce: %s", err);
+		goto out;
+	}
+	der = fc_crypto_cert_der(cert, &dlen);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	p.contract = "";
+	p.function = "config";
+	p.nonce = (ProtobufCBinaryData){sizeof nonce, nonce};
+	p.creator = (ProtobufCBinaryData){dlen, (uint8_t *)der};
+	p.timestamp_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	rc = fc_canon_tx_id_of(&p, id);
+	if (rc != FC_OK) {
+		rc = fc_errf(errmsg, rc, "config envelope: tx id: %s", fc_strerror(rc));
+		goto out;
+	}
+	p.tx_id = id;
+	env.type = FLEXCHAIN__TX_TYPE__TX_CONFIG;
+	env.proposal = &p;
+	env.config = (Flexchain__ConfigTx *)tx;
+	rc = fc_hash_client_sig(&env, digest);
+	if (rc != FC_OK) {
+		rc = fc_errf(errmsg, rc, "config envelope: digest: %s", fc_strerror(rc));
+		goto out;
+	}
+	rc = fc_crypto_sign_digest(key, digest, &sig, &siglen, err);
+	if (rc != FC_OK) {
+		rc = fc_errf(errmsg, rc, "config envelope: sign: %s", err);
+		goto out;
+	}
+	env.client_signature = (ProtobufCBinaryData){siglen, sig};
+	rc = fc_wire_encode(&env.base, &buf, &len, errmsg);
+	if (rc == FC_OK)
+		rc = fc_wire_decode(&flexchain__envelope__descriptor, buf, len, FC_WIRE_MAX_MSG,
+				    (ProtobufCMessage **)out, errmsg);
+	if (rc != FC_OK) {
+		fc_errwrap(errmsg, rc, "config envelope");
+		goto out;
+	}
+	if (txid)
+		memcpy(txid, id, sizeof id);
+out:
+	fc_free(buf);
+	fc_free(sig);
+	return rc;
+}
+
+int fc_chaincfg_fold_reply(struct fc_chaincfg **cc, uint64_t *next, uint64_t to,
+			   const Flexchain__BlockReply *br, char *errmsg)
+{
+	int rc = FC_OK;
+
+	if (!cc || !*cc || !next || !br)
+		return fc_errf(errmsg, FC_EINVAL, "chain config: invalid arguments");
+	if (br->n_decisions != br->n_blocks)
+		return fc_errf(errmsg, FC_EPROTO, "fold height %llu: %zu blocks, %zu decisions",
+			       (unsigned long long)*next, br->n_blocks, br->n_decisions);
+	for (size_t i = 0; i < br->n_blocks && *next < to && rc == FC_OK; i++) {
+		const Flexchain__Block *b = br->blocks[i];
+		const Flexchain__Decision *d = br->decisions[i];
+		struct fc_chaincfg *n = NULL;
+
+		if (!b || !b->header || b->header->height != *next || !d || !d->verdict ||
+		    d->verdict->tx_status.len != b->n_envelopes)
+			return fc_errf(errmsg, FC_EPROTO,
+				       "fold height %llu: block or decision missing or malformed",
+				       (unsigned long long)*next);
+		rc = fc_chaincfg_apply_block(*cc, b, d->verdict->tx_status.data, &n, errmsg);
+		if (rc != FC_OK)
+			break;
+		fc_chaincfg_unref(*cc);
+		*cc = n;
+		(*next)++;
+	}
+	return rc;
 }

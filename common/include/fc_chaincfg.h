@@ -131,4 +131,72 @@ const struct fc_policy *fc_chaincfg_policy_for(const struct fc_chaincfg *c, cons
 /* The CA certificate of orgs[i] of the view, owned by c; NULL out of range. */
 const fc_cert *fc_chaincfg_org_ca(const struct fc_chaincfg *c, size_t i);
 
+/* ------------------------------------------------- making config transactions
+ *
+ * What a client (`flexchain config update`, the scale scripts) needs to
+ * propose a change: the next ConfigTx, made from the snapshot in force plus
+ * a set of changes, and a signed TX_CONFIG envelope carrying it.
+ */
+
+/* A node address as a config transaction carries it (NodeAddr). */
+struct fc_chaincfg_node {
+	const char *id, *host;
+	uint32_t port;
+};
+
+/* Changes to the snapshot in force; every pointer is borrowed for the call.
+ * Zero / empty fields change nothing. */
+struct fc_chaincfg_changes {
+	uint32_t write_quorum; /* 0 = unchanged */
+	const struct fc_chaincfg_node *add_storage;
+	size_t n_add_storage;
+	const char *const *remove_storage; /* replica ids */
+	size_t n_remove_storage;
+	const struct fc_chaincfg_node *add_memory; /* shard map: version + 1 */
+	size_t n_add_memory;
+	const char *const *remove_memory; /* memory node ids */
+	size_t n_remove_memory;
+	/* name = rule: replaces the rule of policy `name`, or adds it */
+	const char *const *policy_names, *const *policy_rules;
+	size_t n_policies;
+};
+
+/* The next config transaction on top of cur: sequence = current + 1, and
+ * for each part the changes touch, the whole resulting list (storage
+ * replicas; the shard map with version current + 1; the policies) or the
+ * write quorum; untouched parts are left empty ("unchanged"). Nothing else
+ * is judged here: fc_chaincfg_check says whether the result is acceptable.
+ * FC_EINVAL with a message for a change that does not apply ("remove
+ * storage replica storage7: no such replica", "add storage replica
+ * storage0: already a replica", no change at all). *out is owned by the
+ * caller: fc_chaincfg_tx_free. */
+int fc_chaincfg_next(const struct fc_chaincfg *cur, const struct fc_chaincfg_changes *ch,
+		     Flexchain__ConfigTx **out, char *errmsg);
+
+/* Frees a ConfigTx made by fc_chaincfg_next. NULL is a no-op. */
+void fc_chaincfg_tx_free(Flexchain__ConfigTx *tx);
+
+/* A signed TX_CONFIG envelope carrying tx (only read; copied): a proposal
+ * with contract "", function "config", a fresh 16-byte random nonce, the
+ * creator cert's DER and the current time; tx id = fc_canon_tx_id_of; the
+ * client signature by key over fc_hash_client_sig (which covers the
+ * config). key must be cert's key (FC_EINVAL otherwise). *out is owned by the
+ * caller, freed with fc_wire_free; txid (may be NULL; FC_TXID_HEX_LEN + 1
+ * bytes, fc_canon.h) receives the tx id.
+ * Errors: FC_EINVAL, FC_ENOMEM, FC_ECRYPTO. */
+int fc_chaincfg_envelope(const Flexchain__ConfigTx *tx, const fc_cert *cert, const fc_key *key,
+			 Flexchain__Envelope **out, char *txid, char *errmsg);
+
+/* Folds the blocks of a storage reply into *cc: br holds blocks from height
+ * *next on with their decisions (as fc_storage_get_blocks returns them);
+ * for each one, the VALID config transactions of its certified verdict are
+ * applied (fc_chaincfg_apply_block) and *next advances. Stops before
+ * height `to` (exclusive). *cc is replaced by a new reference when the
+ * configuration changes (the old one unreferenced). FC_EPROTO for a reply
+ * that does not fit (wrong height, missing decision, status length),
+ * errors of fc_chaincfg_apply_block otherwise; blocks folded before an
+ * error stay folded. */
+int fc_chaincfg_fold_reply(struct fc_chaincfg **cc, uint64_t *next, uint64_t to,
+			   const Flexchain__BlockReply *br, char *errmsg);
+
 #endif

@@ -19,7 +19,13 @@
  *                            [--lie]
  *       a stand-in compute server: registers with the leader, heartbeats,
  *       and answers every ValidateRequest with a signed verdict declaring
- *       every transaction valid. Re-registers after a leader change. With
+ *       every normal transaction valid. Config transactions are judged as
+ *       a real validator judges them (fc_validate with the fc_chaincfg
+ *       check_config hook, on the configuration in force at the block's
+ *       height, rebuilt from the decided blocks a storage replica serves;
+ *       a block with config transactions waits, at most the validation
+ *       timeout, until storage holds the block before it, and is not
+ *       answered otherwise). Re-registers after a leader change. With
  *       --lie it signs a wrong verdict instead: the first transaction
  *       marked MVCC_READ_CONFLICT (so the write-set hash differs too), or,
  *       for an empty block, a corrupted write-set hash.
@@ -39,6 +45,7 @@
 #include <unistd.h>
 
 #include "fc_canon.h"
+#include "fc_chaincfg.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
 #include "fc_err.h"
@@ -550,6 +557,179 @@ static int cmd_check(const struct fc_config *cfg, int argc, char **argv)
 
 /* ------------------------------------------------------------ compute */
 
+/* The configuration in force after blocks [0, next), as the stand-in
+ * compute server rebuilds it from storage (sc borrows sc_cc's view). */
+struct cfgtrack {
+	struct fc_chaincfg *cc;
+	uint64_t next;
+	struct fc_storage_client *sc;
+	struct fc_chaincfg *sc_cc;
+};
+
+static void track_close(struct cfgtrack *t)
+{
+	fc_storage_client_destroy(t->sc);
+	fc_chaincfg_unref(t->sc_cc);
+	fc_chaincfg_unref(t->cc);
+	memset(t, 0, sizeof *t);
+}
+
+/* One step of folding blocks [t->next, to): FC_OK when some progress was
+ * made or nothing is left; an error when no replica serves t->next yet. */
+static int track_step(struct cfgtrack *t, uint64_t to, char *errmsg)
+{
+	Flexchain__BlockReply *br = NULL;
+	int rc = FC_OK;
+
+	if (t->next >= to)
+		return FC_OK;
+	if (!t->sc || t->sc_cc != t->cc) {
+		struct fc_storage_client_opts o;
+		struct fc_storage_client *sc = NULL;
+		fc_storage_client_opts_init(&o);
+		o.timeout_ms = 1000;
+		rc = fc_storage_client_create(fc_chaincfg_config(t->cc), &o, &sc, errmsg);
+		if (rc != FC_OK)
+			return rc;
+		fc_storage_client_destroy(t->sc);
+		fc_chaincfg_unref(t->sc_cc);
+		t->sc = sc;
+		t->sc_cc = fc_chaincfg_ref(t->cc);
+	}
+	rc = FC_ENOTFOUND;
+	for (size_t r = 0; r < fc_storage_client_replicas(t->sc) && rc != FC_OK; r++) {
+		rc = fc_storage_get_blocks(t->sc, r, t->next, to - t->next, &br, errmsg);
+		if (rc == FC_OK && br->n_blocks == 0) {
+			fc_wire_free(&br->base);
+			br = NULL;
+			rc = FC_ENOTFOUND;
+		}
+	}
+	if (rc != FC_OK)
+		return rc;
+	rc = fc_chaincfg_fold_reply(&t->cc, &t->next, to, br, errmsg);
+	fc_wire_free(&br->base);
+	return rc;
+}
+
+static int has_config(const Flexchain__Block *b)
+{
+	for (size_t i = 0; i < b->n_envelopes; i++)
+		if (b->envelopes[i] && b->envelopes[i]->type == FLEXCHAIN__TX_TYPE__TX_CONFIG)
+			return 1;
+	return 0;
+}
+
+static int zero_versions(void *ud, const ProtobufCBinaryData *keys, size_t n, uint64_t *versions,
+			 char *errmsg)
+{
+	(void)ud;
+	(void)keys;
+	(void)errmsg;
+	memset(versions, 0, n * sizeof *versions);
+	return FC_OK;
+}
+
+static const struct fc_policy *cc_policy_for(void *ud, const char *contract)
+{
+	return fc_chaincfg_policy_for(ud, contract);
+}
+
+/* Statuses of the config transactions of b, judged by fc_validate on the
+ * configuration in force cc (client signature against its CAs, then
+ * fc_chaincfg_check_config in block order); other entries of st are left
+ * alone: the stand-in declares normal transactions valid. */
+static int judge_configs(const struct fc_chaincfg *cc, const Flexchain__Block *b, uint8_t *st,
+			 char *errmsg)
+{
+	struct fc_validate_opts o;
+	uint8_t *vs = fc_calloc(b->n_envelopes + 1, 1), wsh[FC_HASH_LEN];
+	int rc;
+
+	if (!vs)
+		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
+	memset(&o, 0, sizeof o);
+	o.castore = fc_chaincfg_castore(cc);
+	o.parallel = false;
+	o.state.get_versions = zero_versions;
+	o.state.policy_for = cc_policy_for;
+	o.state.check_config = fc_chaincfg_check_config;
+	o.state.ud = (void *)cc;
+	rc = fc_validate_block(&o, b, vs, wsh, errmsg);
+	for (size_t i = 0; rc == FC_OK && i < b->n_envelopes; i++)
+		if (b->envelopes[i]->type == FLEXCHAIN__TX_TYPE__TX_CONFIG)
+			st[i] = vs[i];
+	fc_free(vs);
+	return rc;
+}
+
+static int send_heartbeat(struct fc_netc *c, const char *id, uint64_t *seq)
+{
+	Flexchain__ControlMessage hm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__Heartbeat hb = FLEXCHAIN__HEARTBEAT__INIT;
+
+	hb.node_id = (char *)id;
+	hb.seq = ++*seq;
+	hm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEARTBEAT;
+	hm.heartbeat = &hb;
+	return send_ctl(c, &hm);
+}
+
+/* Brings t to the configuration in force at height h (blocks [0, h)
+ * folded), waiting at most the validation timeout for storage to hold
+ * them and heartbeating meanwhile. */
+static int track_to(const struct fc_config *cfg, struct cfgtrack *t, uint64_t h, struct fc_netc *c,
+		    const char *id, uint64_t *seq, uint64_t *next_hb, char *errmsg)
+{
+	uint64_t end = mono_ms() + cfg->validation.timeout_ms;
+	int rc = FC_OK;
+
+	while (t->next < h) {
+		rc = track_step(t, h, errmsg);
+		if (rc != FC_OK && rc != FC_ENOTFOUND && rc != FC_EIO && rc != FC_ECLOSED &&
+		    rc != FC_ETIMEOUT)
+			return rc;
+		if (t->next >= h)
+			break;
+		if (mono_ms() >= end)
+			return rc != FC_OK ? rc
+					   : fc_errf(errmsg, FC_ETIMEOUT,
+						     "storage does not hold height %llu yet",
+						     (unsigned long long)t->next);
+		if (mono_ms() >= *next_hb) {
+			*next_hb = mono_ms() + cfg->network.heartbeat_ms;
+			if (send_heartbeat(c, id, seq) != FC_OK)
+				return FC_ECLOSED;
+		}
+		if (rc != FC_OK)
+			sleep_ms(20);
+	}
+	return FC_OK;
+}
+
+/* The statuses of the config transactions of b (normal ones stay as st
+ * has them), on the configuration in force at b's height. */
+static int judge_block(const struct fc_config *cfg, struct cfgtrack *t, const Flexchain__Block *b,
+		       uint8_t *st, struct fc_netc *c, const char *id, uint64_t *seq,
+		       uint64_t *next_hb, char *errmsg)
+{
+	uint64_t h = b->header->height;
+	int rc = track_to(cfg, t, h, c, id, seq, next_hb, errmsg);
+
+	if (rc == FC_OK)
+		rc = judge_configs(t->cc, b, st, errmsg);
+	if (rc != FC_OK) {
+		fprintf(stderr, "compute %s: block %llu not judged: %s\n", id,
+			(unsigned long long)h, errmsg);
+		return rc;
+	}
+	for (size_t i = 0; i < b->n_envelopes; i++)
+		if (b->envelopes[i]->type == FLEXCHAIN__TX_TYPE__TX_CONFIG)
+			fprintf(stderr, "compute %s: block %llu tx %zu config status %u\n", id,
+				(unsigned long long)h, i, (unsigned)st[i]);
+	return FC_OK;
+}
+
 static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 {
 	const char *id = opt(argc, argv, "--id", NULL);
@@ -561,10 +741,14 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 	const uint8_t *der;
 	size_t dlen;
 	int target = 0, lie = has_flag(argc, argv, "--lie");
-	uint64_t seq = 0, verdicts = 0, lies = 0;
+	uint64_t seq = 0, verdicts = 0, lies = 0, configs = 0;
+	struct cfgtrack track;
 
 	if (!id || !(self = fc_config_find_node_kind(cfg, FC_NODE_COMPUTE, id)))
 		die("compute", "--id must name a compute server of the configuration");
+	memset(&track, 0, sizeof track);
+	if (fc_chaincfg_genesis(cfg, &track.cc, errmsg) != FC_OK)
+		die("compute: genesis configuration", errmsg);
 	if (fc_identity_load(cfg->crypto_dir, self->org, FC_IDENTITY_ROLE_COMPUTE, id, &cert, &key,
 			     errmsg) != FC_OK)
 		die("compute identity", errmsg);
@@ -620,13 +804,7 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 			rc = recv_ctl(c, cfg->network.heartbeat_ms, &r);
 			if (rc == FC_ETIMEOUT || mono_ms() >= next_hb) {
 				next_hb = mono_ms() + cfg->network.heartbeat_ms;
-				Flexchain__ControlMessage hm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-				Flexchain__Heartbeat hb = FLEXCHAIN__HEARTBEAT__INIT;
-				hb.node_id = (char *)id;
-				hb.seq = ++seq;
-				hm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEARTBEAT;
-				hm.heartbeat = &hb;
-				if (send_ctl(c, &hm) != FC_OK)
+				if (send_heartbeat(c, id, &seq) != FC_OK)
 					break;
 				if (rc == FC_ETIMEOUT)
 					continue;
@@ -642,6 +820,20 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 				int hrc;
 				for (size_t i = 0; i < b->n_envelopes; i++)
 					st[i] = FLEXCHAIN__TX_STATUS__TX_VALID;
+				if (b->header && has_config(b)) {
+					int jrc = judge_block(cfg, &track, b, st, c, id, &seq,
+							      &next_hb, errmsg);
+					if (jrc != FC_OK) {
+						/* no verdict: the others (or storage) decide */
+						fc_free(st);
+						fc_wire_free((ProtobufCMessage *)r);
+						r = NULL;
+						if (jrc == FC_ECLOSED)
+							break;
+						continue;
+					}
+					configs++;
+				}
 				if (lie && b->n_envelopes)
 					st[0] = FLEXCHAIN__TX_STATUS__TX_MVCC_READ_CONFLICT;
 				hrc = fc_hash_write_set(b, st, b->n_envelopes, wsh);
@@ -673,8 +865,9 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 		target = (target + 1) % (int)cfg->n_orderers;
 		sleep_ms(100);
 	}
-	printf("compute=%s verdicts=%llu lies=%llu\n", id, (unsigned long long)verdicts,
-	       (unsigned long long)lies);
+	printf("compute=%s verdicts=%llu lies=%llu config_blocks=%llu\n", id,
+	       (unsigned long long)verdicts, (unsigned long long)lies, (unsigned long long)configs);
+	track_close(&track);
 	fc_crypto_key_free(key);
 	fc_crypto_cert_free(cert);
 	return 0;

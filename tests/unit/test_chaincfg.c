@@ -1,6 +1,7 @@
 /* Tests of fc_chaincfg.h: genesis from a YAML configuration, checks and
  * application of config transactions, two of them in one block through
- * fc_validate, allocation failures. */
+ * fc_validate, allocation failures; the next config transaction from
+ * changes, its signed envelope, folding decided blocks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "fc_chaincfg.h"
 #include "fc_config.h"
 #include "fc_test_chain.h"
+#include "fc_wire.h"
 
 static struct fct_pki pki;
 static char dir[64];
@@ -519,6 +521,239 @@ static void test_fail_nth_allocation(void **state)
 	assert_true(done);
 }
 
+/* ------------------------------------- next config and its envelope */
+
+static Flexchain__ConfigTx *next_of(const struct fc_chaincfg *cur,
+				    const struct fc_chaincfg_changes *ch)
+{
+	char err[FC_ERRMSG_LEN] = "";
+	Flexchain__ConfigTx *tx = NULL;
+	if (fc_chaincfg_next(cur, ch, &tx, err) != FC_OK)
+		fail_msg("next: %s", err);
+	return tx;
+}
+
+static void test_next(void **state)
+{
+	(void)state;
+	char err[FC_ERRMSG_LEN] = "";
+	struct fc_chaincfg_changes ch;
+	Flexchain__ConfigTx *tx = (Flexchain__ConfigTx *)1;
+	struct fc_chaincfg *c1 = NULL;
+
+	/* the write quorum alone: everything else left empty */
+	memset(&ch, 0, sizeof ch);
+	ch.write_quorum = 2;
+	tx = next_of(gen, &ch);
+	assert_int_equal(tx->sequence, 1);
+	assert_int_equal(tx->storage_write_quorum, 2);
+	assert_int_equal(tx->n_storage_replicas, 0);
+	assert_int_equal(tx->n_policies, 0);
+	assert_int_equal(tx->n_orgs, 0);
+	assert_null(tx->shard_map);
+	assert_int_equal(fc_chaincfg_apply(gen, tx, 5, &c1, err), FC_OK);
+	fc_chaincfg_tx_free(tx);
+
+	/* on top of seq 1: replicas, memory nodes and policies */
+	const struct fc_chaincfg_node add_st = {"storage2", "10.0.0.2", 17102};
+	const struct fc_chaincfg_node add_mem = {"memory1", "10.0.0.3", 17210};
+	const char *rm_st[] = {"storage0"}, *rm_mem[] = {"memory0"};
+	const char *pn[] = {"any", "org1"}, *pr[] = {"OR(Org2,Org1)", "AND(Org1)"};
+	memset(&ch, 0, sizeof ch);
+	ch.add_storage = &add_st;
+	ch.n_add_storage = 1;
+	ch.remove_storage = rm_st;
+	ch.n_remove_storage = 1;
+	ch.add_memory = &add_mem;
+	ch.n_add_memory = 1;
+	ch.remove_memory = rm_mem;
+	ch.n_remove_memory = 1;
+	ch.policy_names = pn;
+	ch.policy_rules = pr;
+	ch.n_policies = 2;
+	tx = next_of(c1, &ch);
+	assert_int_equal(tx->sequence, 2);
+	assert_int_equal(tx->storage_write_quorum, 0);
+	assert_int_equal(tx->n_storage_replicas, 2);
+	assert_string_equal(tx->storage_replicas[0]->id, "storage1");
+	assert_string_equal(tx->storage_replicas[1]->id, "storage2");
+	assert_string_equal(tx->storage_replicas[1]->host, "10.0.0.2");
+	assert_int_equal(tx->storage_replicas[1]->port, 17102);
+	assert_non_null(tx->shard_map);
+	assert_int_equal(tx->shard_map->version, 1);
+	assert_int_equal(tx->shard_map->n_memory_nodes, 1);
+	assert_string_equal(tx->shard_map->memory_nodes[0]->id, "memory1");
+	assert_int_equal(tx->n_policies, 3);
+	assert_string_equal(tx->policies[0]->name, "both");
+	assert_string_equal(tx->policies[0]->rule, "AND(Org1,Org2)");
+	assert_string_equal(tx->policies[1]->rule, "OR(Org2,Org1)");
+	assert_string_equal(tx->policies[2]->name, "org1");
+	struct fc_chaincfg *c2 = NULL;
+	assert_int_equal(fc_chaincfg_apply(c1, tx, 6, &c2, err), FC_OK);
+	const struct fc_config *v = fc_chaincfg_config(c2);
+	assert_int_equal(v->storage.n_replicas, 2);
+	assert_int_equal(v->storage.write_quorum, 2);
+	assert_int_equal(fc_chaincfg_shard_version(c2), 1);
+	assert_string_equal(fc_policy_text(fc_chaincfg_policy_for(c2, "other")), "OR(Org2,Org1)");
+	fc_chaincfg_unref(c2);
+	fc_chaincfg_tx_free(tx);
+
+	/* made, but refused by the check: a rule naming an unknown org */
+	const char *bn[] = {"any"}, *br[] = {"OR(Org1,Org9)"};
+	memset(&ch, 0, sizeof ch);
+	ch.policy_names = bn;
+	ch.policy_rules = br;
+	ch.n_policies = 1;
+	tx = next_of(c1, &ch);
+	assert_int_equal(fc_chaincfg_check(c1, tx, err), FC_ECONFIG);
+	assert_non_null(strstr(err, "Org9"));
+	fc_chaincfg_tx_free(tx);
+
+	/* changes that do not apply */
+	memset(&ch, 0, sizeof ch);
+	tx = (Flexchain__ConfigTx *)1;
+	assert_int_equal(fc_chaincfg_next(c1, &ch, &tx, err), FC_EINVAL);
+	assert_null(tx);
+	const char *rm_bad[] = {"storage7"};
+	ch.remove_storage = rm_bad;
+	ch.n_remove_storage = 1;
+	assert_int_equal(fc_chaincfg_next(c1, &ch, &tx, err), FC_EINVAL);
+	assert_non_null(strstr(err, "storage7"));
+	const struct fc_chaincfg_node dup = {"storage1", "h", 1};
+	memset(&ch, 0, sizeof ch);
+	ch.add_storage = &dup;
+	ch.n_add_storage = 1;
+	assert_int_equal(fc_chaincfg_next(c1, &ch, &tx, err), FC_EINVAL);
+	assert_non_null(strstr(err, "already there"));
+	assert_int_equal(fc_chaincfg_next(NULL, &ch, &tx, err), FC_EINVAL);
+	fc_chaincfg_tx_free(NULL);
+	fc_chaincfg_unref(c1);
+}
+
+static void test_envelope(void **state)
+{
+	(void)state;
+	char err[FC_ERRMSG_LEN] = "", txid[FC_TXID_HEX_LEN + 1] = "", id2[FC_TXID_HEX_LEN + 1];
+	struct fc_chaincfg_changes ch;
+	Flexchain__Envelope *env = NULL, *env2 = NULL;
+	uint8_t digest[FC_HASH_LEN], st[2], wsh[32];
+	const struct fct_id *cl = &pki.client[FCT_ORG2];
+
+	memset(&ch, 0, sizeof ch);
+	ch.write_quorum = 2;
+	Flexchain__ConfigTx *tx = next_of(gen, &ch);
+	assert_int_equal(fc_chaincfg_envelope(tx, cl->cert, cl->key, &env, txid, err), FC_OK);
+	/* a well-formed TX_CONFIG carrying a copy of the config */
+	assert_int_equal(fc_wire_check_envelope(env, err), FC_OK);
+	assert_int_equal(env->type, FLEXCHAIN__TX_TYPE__TX_CONFIG);
+	assert_non_null(env->config);
+	assert_ptr_not_equal(env->config, tx);
+	assert_int_equal(env->config->sequence, 1);
+	assert_int_equal(env->config->storage_write_quorum, 2);
+	assert_null(env->rwset);
+	assert_int_equal(env->n_endorsements, 0);
+	/* tx id from nonce + creator, creator = the client's certificate */
+	size_t dlen;
+	const uint8_t *der = fc_crypto_cert_der(cl->cert, &dlen);
+	assert_int_equal(env->proposal->creator.len, dlen);
+	assert_memory_equal(env->proposal->creator.data, der, dlen);
+	assert_true(env->proposal->nonce.len >= 16);
+	assert_int_equal(fc_canon_tx_id_of(env->proposal, id2), FC_OK);
+	assert_string_equal(env->proposal->tx_id, id2);
+	assert_string_equal(txid, id2);
+	/* the client signature covers the config */
+	assert_int_equal(fc_hash_client_sig(env, digest), FC_OK);
+	assert_int_equal(fc_crypto_verify_digest(cl->cert, digest, env->client_signature.data,
+						 env->client_signature.len, err),
+			 FC_OK);
+	env->config->storage_write_quorum = 1;
+	assert_int_equal(fc_hash_client_sig(env, digest), FC_OK);
+	assert_int_equal(fc_crypto_verify_digest(cl->cert, digest, env->client_signature.data,
+						 env->client_signature.len, NULL),
+			 FC_EVERIFY);
+	env->config->storage_write_quorum = 2;
+
+	/* two envelopes of the same config: fresh nonces, distinct ids */
+	assert_int_equal(fc_chaincfg_envelope(tx, cl->cert, cl->key, &env2, NULL, err), FC_OK);
+	assert_string_not_equal(env->proposal->tx_id, env2->proposal->tx_id);
+
+	/* a validator accepts the first and refuses the replay of seq 1 */
+	struct vstate vs;
+	struct fct_block blk;
+	Flexchain__Envelope *envs[2] = {env, env2};
+	assert_int_equal(fct_state_init(&vs.st, 16, pki.pol), FC_OK);
+	vs.cc = gen;
+	assert_int_equal(fct_block_init_raw(&blk, 4, envs, 2, err), FC_OK);
+	struct fc_validate_opts o = {.castore = fc_chaincfg_castore(gen)};
+	o.state = fct_state_ops(&vs.st);
+	o.state.ud = &vs;
+	o.state.check_config = check_hook;
+	if (fc_validate_block(&o, &blk.b, st, wsh, err) != FC_OK)
+		fail_msg("validate: %s", err);
+	assert_int_equal(st[0], FLEXCHAIN__TX_STATUS__TX_VALID);
+	assert_int_equal(st[1], FLEXCHAIN__TX_STATUS__TX_BAD_CONFIG);
+
+	/* folding the decided block: seq 1 in force from height 5 */
+	Flexchain__Verdict vd = FLEXCHAIN__VERDICT__INIT;
+	Flexchain__Decision dec = FLEXCHAIN__DECISION__INIT, *decp = &dec;
+	Flexchain__Block *bp = &blk.b;
+	Flexchain__BlockReply rep = FLEXCHAIN__BLOCK_REPLY__INIT;
+	struct fc_chaincfg *cc = fc_chaincfg_ref(gen);
+	uint64_t next = 4;
+	vd.tx_status = (ProtobufCBinaryData){2, st};
+	dec.height = 4;
+	dec.verdict = &vd;
+	rep.n_blocks = rep.n_decisions = 1;
+	rep.blocks = &bp;
+	rep.decisions = &decp;
+	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 4, &rep, err), FC_OK);
+	assert_int_equal(next, 4); /* stops before `to` */
+	assert_ptr_equal(cc, gen);
+	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_OK);
+	assert_int_equal(next, 5);
+	assert_int_equal(fc_chaincfg_sequence(cc), 1);
+	assert_int_equal(fc_chaincfg_from_height(cc), 5);
+	assert_int_equal(fc_chaincfg_config(cc)->storage.write_quorum, 2);
+	/* a reply that does not start at next */
+	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_EPROTO);
+	assert_int_equal(next, 5);
+	fc_chaincfg_unref(cc);
+	fct_block_release(&blk);
+	fct_state_destroy(&vs.st);
+
+	/* the key must be the certificate's */
+	Flexchain__Envelope *bad = (Flexchain__Envelope *)1;
+	assert_int_equal(
+	    fc_chaincfg_envelope(tx, cl->cert, pki.client[FCT_ORG1].key, &bad, NULL, err),
+	    FC_EINVAL);
+	assert_null(bad);
+	assert_int_equal(fc_chaincfg_envelope(NULL, cl->cert, cl->key, &bad, NULL, err), FC_EINVAL);
+
+	fc_wire_free(&env->base);
+	fc_wire_free(&env2->base);
+
+	/* every allocation may fail: FC_ENOMEM or another error, nothing
+	 * left behind */
+	int done = 0;
+	for (unsigned long n = 1; !done && n < 10000; n++) {
+		Flexchain__Envelope *e = NULL;
+		unsigned long c0 = fc_mem_count();
+		fc_mem_fail_nth(n);
+		int rc = fc_chaincfg_envelope(tx, cl->cert, cl->key, &e, NULL, err);
+		fc_mem_fail_nth(0);
+		done = fc_mem_count() - c0 < n;
+		if (rc == FC_OK) {
+			assert_int_equal(e->config->sequence, 1);
+			fc_wire_free(&e->base);
+		} else {
+			assert_false(done);
+			assert_null(e);
+		}
+	}
+	assert_true(done);
+	fc_chaincfg_tx_free(tx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +762,8 @@ int main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_two_in_one_block),
 	    cmocka_unit_test(test_fail_nth_allocation),
+	    cmocka_unit_test(test_next),
+	    cmocka_unit_test(test_envelope),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
