@@ -687,21 +687,8 @@ static int cmd_update(int argc, char **argv)
 		rc = fc_cli_fail(where, "%s", em);
 		goto out;
 	}
-	/* A memory node's data port does not travel in a config transaction:
-	 * the nodes take it from the cluster file's node of the same id. */
-	for (size_t i = 0; i < chg->ch.n_add_memory; i++) {
-		const struct fc_config_node *g =
-		    fc_config_find_node_kind(v.cfg, FC_NODE_MEMORY, chg->add_mem[i].id);
-		if (!g || g->data_port != chg->mem_data_port[i]) {
-			rc = fc_cli_fail(where,
-					 "add memory node %s: data port %u must be the data_port "
-					 "of memory node %s in %s (a config transaction carries "
-					 "only id, host and port)",
-					 chg->add_mem[i].id, (unsigned)chg->mem_data_port[i],
-					 chg->add_mem[i].id, config);
-			goto out;
-		}
-	}
+	for (size_t i = 0; i < chg->ch.n_add_memory; i++)
+		chg->add_mem[i].data_port = chg->mem_data_port[i];
 	if (view_current(&v, &height, &empty, em) != FC_OK) {
 		rc = fc_cli_fail(where, "configuration in force: %s", em);
 		goto out;

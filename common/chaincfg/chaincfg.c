@@ -48,7 +48,7 @@ struct contract_spec {
 
 struct node_spec {
 	const char *id, *host;
-	uint32_t port;
+	uint32_t port, data_port; /* data_port: memory nodes, 0 = unknown */
 };
 
 struct spec {
@@ -266,14 +266,14 @@ static int spec_alloc(struct spec *s, size_t no, size_t np, size_t nc, size_t ns
 static void nodes_from_config(struct node_spec *out, const struct fc_config_node *n, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++)
-		out[i] = (struct node_spec){n[i].id, n[i].host, n[i].port};
+		out[i] = (struct node_spec){n[i].id, n[i].host, n[i].port, n[i].data_port};
 }
 
 static void nodes_from_tx(struct node_spec *out, Flexchain__NodeAddr *const *n, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++)
 		out[i] = (struct node_spec){n[i] ? n[i]->id : NULL, n[i] ? n[i]->host : NULL,
-					    n[i] ? n[i]->port : 0};
+					    n[i] ? n[i]->port : 0, n[i] ? n[i]->data_port : 0};
 }
 
 /* The spec of cur changed by tx (NULL: cur as it is, with the same seq). */
@@ -457,10 +457,12 @@ static int nodes_build(const struct fc_config *base, const struct fc_config *v,
 		n->id = dup_opt(sn[i].id, &fail);
 		n->host = dup_opt(sn[i].host, &fail);
 		n->port = (uint16_t)sn[i].port;
+		n->data_port = (uint16_t)sn[i].data_port;
 		if (g) {
 			n->org = dup_opt(g->org, &fail);
 			n->org_index = org_index(v, g->org);
-			n->data_port = g->data_port;
+			if (!n->data_port)
+				n->data_port = g->data_port;
 			n->metrics_port = g->metrics_port;
 			n->data_dir = dup_opt(g->data_dir, &fail);
 			n->cert = dup_opt(g->cert, &fail);
@@ -813,6 +815,7 @@ static int next_nodes(const char *what, const struct fc_config_node *cur, size_t
 		(*addrs)[n].id = cur[i].id;
 		(*addrs)[n].host = cur[i].host ? cur[i].host : "";
 		(*addrs)[n].port = cur[i].port;
+		(*addrs)[n].data_port = cur[i].data_port;
 		(*ptrs)[n] = &(*addrs)[n];
 		n++;
 	}
@@ -821,6 +824,7 @@ static int next_nodes(const char *what, const struct fc_config_node *cur, size_t
 		(*addrs)[n].id = (char *)add[i].id;
 		(*addrs)[n].host = (char *)(add[i].host ? add[i].host : "");
 		(*addrs)[n].port = add[i].port;
+		(*addrs)[n].data_port = add[i].data_port;
 		(*ptrs)[n] = &(*addrs)[n];
 		n++;
 	}

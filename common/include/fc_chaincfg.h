@@ -42,8 +42,9 @@
  * memory.nodes are those in force; everything else (cluster name, paths,
  * orderers, compute, tunables, and the `nodes` array used by
  * fc_config_find_node) is the genesis configuration's. Nodes introduced by
- * a config transaction have the id, host and port it gave; org, data_port,
- * metrics_port, data_dir, cert and key are taken from the genesis node of
+ * a config transaction have the id, host, port and data_port it gave; org,
+ * metrics_port, data_dir, cert and key (and a data_port it left 0) are taken
+ * from the genesis node of
  * the same id and kind when there is one, else NULL / 0. Organisations
  * introduced by a config transaction have ca_cert, ca_key and dir NULL (the
  * CA travels as DER: fc_chaincfg_org_ca), unless the organisation of that
@@ -142,6 +143,7 @@ const fc_cert *fc_chaincfg_org_ca(const struct fc_chaincfg *c, size_t i);
 struct fc_chaincfg_node {
 	const char *id, *host;
 	uint32_t port;
+	uint32_t data_port; /* memory nodes: data plane port */
 };
 
 /* Changes to the snapshot in force; every pointer is borrowed for the call.

@@ -116,6 +116,7 @@ static void put_node(struct hb *h, const Flexchain__NodeAddr *a)
 	put_str(h, a->id);
 	put_str(h, a->host);
 	put_u32(h, a->port);
+	put_u32(h, a->data_port);
 }
 
 static void put_config(struct hb *h, const Flexchain__ConfigTx *c)
@@ -562,6 +563,9 @@ static int mut_envelope(struct fc_test_msgs *m, int i)
 	case 39:
 		m->args[0] = FC_TEST_BIN("arg-on");
 		m->args[1] = FC_TEST_BIN("e\x00\x01\x02");
+		break;
+	case 40:
+		m->node[0].data_port++;
 		break;
 	default:
 		return 0;

@@ -555,8 +555,8 @@ static void test_next(void **state)
 	fc_chaincfg_tx_free(tx);
 
 	/* on top of seq 1: replicas, memory nodes and policies */
-	const struct fc_chaincfg_node add_st = {"storage2", "10.0.0.2", 17102};
-	const struct fc_chaincfg_node add_mem = {"memory1", "10.0.0.3", 17210};
+	const struct fc_chaincfg_node add_st = {"storage2", "10.0.0.2", 17102, 0};
+	const struct fc_chaincfg_node add_mem = {"memory1", "10.0.0.3", 17210, 17211};
 	const char *rm_st[] = {"storage0"}, *rm_mem[] = {"memory0"};
 	const char *pn[] = {"any", "org1"}, *pr[] = {"OR(Org2,Org1)", "AND(Org1)"};
 	memset(&ch, 0, sizeof ch);
@@ -619,7 +619,7 @@ static void test_next(void **state)
 	ch.n_remove_storage = 1;
 	assert_int_equal(fc_chaincfg_next(c1, &ch, &tx, err), FC_EINVAL);
 	assert_non_null(strstr(err, "storage7"));
-	const struct fc_chaincfg_node dup = {"storage1", "h", 1};
+	const struct fc_chaincfg_node dup = {"storage1", "h", 1, 0};
 	memset(&ch, 0, sizeof ch);
 	ch.add_storage = &dup;
 	ch.n_add_storage = 1;
