@@ -8,6 +8,7 @@
 #include "decide.h"
 #include "fc_canon.h"
 #include "fc_chaincfg.h"
+#include "fc_chaincfg_rebuild.h"
 #include "fc_err.h"
 #include "fc_log.h"
 #include "fc_mem.h"
@@ -21,7 +22,6 @@
 #define MAX_QUEUE 256u
 #define MEM_BACKOFF_MS 1000u /* a memory node that failed is skipped this long */
 #define MEM_CONNECT_MS 1000u /* at most, per connection attempt */
-#define REPLAY_BATCH 64u     /* blocks per storage query when replaying configs */
 
 /* A memory node of the shard map in force: told of every committed block. */
 struct memnode {
@@ -407,9 +407,13 @@ void fc_ord_decider_verdict(struct fc_ord_decider *d, struct fc_conn *conn,
 	const char *org = NULL;
 	fc_cert *signer = NULL;
 	struct dec *x;
+	const char *who;
 	int in_committee = 0;
 
-	if (!m || !d->leading)
+	/* A member that deregistered (draining) or timed out still finishes
+	 * the blocks it was assigned: with no member on conn, the verdict's
+	 * signer is who it is from, and must be on the block's committee. */
+	if (!d->leading)
 		return;
 	for (x = d->head; x && x->height != v->height; x = x->next)
 		;
@@ -422,15 +426,16 @@ void fc_ord_decider_verdict(struct fc_ord_decider *d, struct fc_conn *conn,
 		goto bad;
 	/* The signer must be the member who sent it, and on the committee. */
 	if (fc_crypto_cert_from_der(v->signer.data, v->signer.len, &signer, err) != FC_OK ||
-	    strcmp(fc_crypto_cert_cn(signer), m->id) != 0 ||
+	    (m && strcmp(fc_crypto_cert_cn(signer), m->id) != 0) ||
 	    strcmp(fc_crypto_cert_ou(signer), FC_IDENTITY_ROLE_COMPUTE) != 0) {
-		snprintf(err, sizeof err, "signer is not %s", m->id);
+		snprintf(err, sizeof err, "signer is not %s", m ? m->id : "a compute server");
 		goto bad;
 	}
+	who = fc_crypto_cert_cn(signer);
 	for (size_t i = 0; i < x->n_committee; i++)
-		in_committee |= strcmp(x->committee[i], m->id) == 0;
+		in_committee |= strcmp(x->committee[i], who) == 0;
 	if (!in_committee) {
-		snprintf(err, sizeof err, "%s is not on the committee", m->id);
+		snprintf(err, sizeof err, "%s is not on the committee", who);
 		goto bad;
 	}
 	for (size_t i = 0; i < x->nv; i++)
@@ -466,7 +471,7 @@ void fc_ord_decider_verdict(struct fc_ord_decider *d, struct fc_conn *conn,
 	goto out;
 bad:
 	fc_log(FC_LOG_WARN, COMP, "verdict refused", "height=%llu from=%s reason=\"%s\"",
-	       (unsigned long long)v->height, m->id, err);
+	       (unsigned long long)v->height, m ? m->id : "(not registered)", err);
 out:
 	fc_free(agree);
 	fc_free(buf);
@@ -680,37 +685,34 @@ static int job_new_client(struct fc_ord_decider *d, struct job *j)
 }
 
 /* Folds the VALID config transactions of block b (statuses st) into the
- * configuration after the job's: j->cc. */
+ * configuration after the job's: j->cc (fc_chaincfg_advance). */
 static int job_fold(struct fc_ord_decider *d, struct job *j, const Flexchain__Block *b,
 		    const uint8_t *st)
 {
-	struct fc_chaincfg *cur = j->cc ? j->cc : d->cc, *next = NULL;
-	int rc;
+	struct fc_chaincfg *cur = j->cc ? j->cc : d->cc;
+	struct fc_chaincfg *cc = fc_chaincfg_ref(cur);
+	int rc = fc_chaincfg_advance(&cc, b, st, j->err);
 
-	if (!fc_chaincfg_block_changes(b, st))
-		return FC_OK;
-	rc = fc_chaincfg_apply_block(cur, b, st, &next, j->err);
-	if (rc == FC_EMISMATCH) {
-		/* Certified VALID by the validators, refused here: keep the
-		 * configuration rather than stall the chain. */
-		fc_log(FC_LOG_ERROR, COMP, "config transaction not applied",
-		       "height=%llu reason=\"%s\"", (unsigned long long)b->header->height, j->err);
-		return FC_OK;
+	if (rc == FC_OK && cc != cur) {
+		fc_chaincfg_unref(j->cc);
+		j->cc = cc;
+	} else {
+		fc_chaincfg_unref(cc);
 	}
-	if (rc != FC_OK)
-		return rc;
-	fc_chaincfg_unref(j->cc);
-	j->cc = next;
-	fc_log(FC_LOG_INFO, COMP, "configuration changed",
-	       "from_height=%llu sequence=%llu storage_replicas=%zu write_quorum=%u "
-	       "shard_version=%llu memory_nodes=%zu",
-	       (unsigned long long)fc_chaincfg_from_height(next),
-	       (unsigned long long)fc_chaincfg_sequence(next),
-	       fc_chaincfg_config(next)->storage.n_replicas,
-	       (unsigned)fc_chaincfg_config(next)->storage.write_quorum,
-	       (unsigned long long)fc_chaincfg_shard_version(next),
-	       fc_chaincfg_config(next)->memory.n_nodes);
-	return FC_OK;
+	return rc;
+}
+
+/* fc_chaincfg_source over the storage replicas: any replica will do, every
+ * one holds the whole ledger (job thread). */
+static int replay_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
+			char *errmsg)
+{
+	struct fc_storage_client *sc = ud;
+	int rc = FC_ENOTFOUND;
+
+	for (size_t r = 0; r < fc_storage_client_replicas(sc) && rc != FC_OK; r++)
+		rc = fc_storage_get_blocks(sc, r, from, count, out, errmsg);
+	return rc;
 }
 
 /* Brings the configuration from d->cc_h up to block `to` (exclusive) from
@@ -718,33 +720,17 @@ static int job_fold(struct fc_ord_decider *d, struct job *j, const Flexchain__Bl
  * not leading while blocks were decided. */
 static int job_replay(struct fc_ord_decider *d, struct job *j, uint64_t to)
 {
+	struct fc_chaincfg_source src = {.fetch = replay_fetch, .ud = d->sc};
+	struct fc_chaincfg *cur = j->cc ? j->cc : d->cc;
+	struct fc_chaincfg *cc = fc_chaincfg_ref(cur);
 	uint64_t h = d->cc_h;
-	int rc = FC_OK;
+	int rc = fc_chaincfg_rebuild(&cc, &h, to, &src, j->err);
 
-	while (h < to && rc == FC_OK) {
-		Flexchain__BlockReply *br = NULL;
-		uint64_t want = to - h < REPLAY_BATCH ? to - h : REPLAY_BATCH;
-
-		rc = FC_ENOTFOUND;
-		for (size_t r = 0; r < fc_storage_client_replicas(d->sc) && rc != FC_OK; r++)
-			rc = fc_storage_get_blocks(d->sc, r, h, want, &br, j->err);
-		if (rc != FC_OK)
-			return fc_errwrap(j->err, rc, "replay configuration at height %llu",
-					  (unsigned long long)h);
-		if (br->n_blocks == 0 || br->n_decisions != br->n_blocks)
-			rc = fc_errf(j->err, FC_EPROTO, "replay height %llu: no decisions",
-				     (unsigned long long)h);
-		for (size_t i = 0; rc == FC_OK && i < br->n_blocks && h < to; i++, h++) {
-			const Flexchain__Block *b = br->blocks[i];
-			const Flexchain__Decision *dc = br->decisions[i];
-			if (!b->header || b->header->height != h || !dc->verdict ||
-			    dc->verdict->tx_status.len != b->n_envelopes)
-				rc = fc_errf(j->err, FC_EPROTO, "replay height %llu: bad block",
-					     (unsigned long long)h);
-			else
-				rc = job_fold(d, j, b, dc->verdict->tx_status.data);
-		}
-		fc_wire_free(&br->base);
+	if (cc != cur) {
+		fc_chaincfg_unref(j->cc);
+		j->cc = cc;
+	} else {
+		fc_chaincfg_unref(cc);
 	}
 	j->cc_h = h;
 	if (rc == FC_OK && j->cc)
@@ -828,9 +814,11 @@ static void job_work(uv_work_t *w)
 	case JOB_APPEND:
 		j->rc =
 		    fc_storage_append(d->sc, j->dec->b, j->dec->rep, &j->dec->cert, NULL, j->err);
-		if (j->rc != FC_OK) {
+		if (j->rc == FC_EMISMATCH) {
 			/* A deposed leader may have stored this height with
-			 * another verdict first: the stored one is final. */
+			 * another verdict first: the stored one is final. Any
+			 * other failure (write quorum not reached) is retried:
+			 * one replica holding the block is not a quorum. */
 			struct fc_storage_height sh;
 			if (fc_storage_get_height(d->sc, 0, &sh, NULL) == FC_OK && !sh.empty &&
 			    sh.applied_height >= j->dec->height)

@@ -15,7 +15,10 @@
  * sorted by id, starting at height mod n_live. It sends them
  * ControlMessage{request_id = height + 1, validate_request{block,
  * committee}} on their registration connection; each answers
- * ControlMessage{verdict}. When more than half the committee signed the same
+ * ControlMessage{verdict}. A member that deregistered (a draining compute
+ * server) or was dropped still finishes the blocks it was assigned: a
+ * verdict on a connection with no member counts when its signer (a compute
+ * certificate, signature checked) is on the block's committee. When more than half the committee signed the same
  * (tx_status, write_set_hash) the block is certified with those verdicts.
  * If fewer than a majority of k members are live, or no majority formed
  * within validation.timeout_ms, the storage pool validates the block
@@ -42,8 +45,10 @@
  * on (block h itself went to the replicas in force before). A leader that
  * takes over first replays the configuration from the decisions stored on
  * the storage pool up to its applied height (fetched from the replicas in
- * force before the replay; every replica holds the whole ledger). Verdict
- * signatures are still checked against env->cs, the genesis organisations.
+ * force before the replay; every replica holds the whole ledger), folded by
+ * fc_chaincfg_rebuild (fc_chaincfg_rebuild.h) as the validators fold it.
+ * Verdict signatures are still checked against env->cs, the genesis
+ * organisations.
  */
 #ifndef FC_ORDERER_DECIDE_H
 #define FC_ORDERER_DECIDE_H

@@ -17,6 +17,8 @@
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
+#include "fc_chaincfg.h"
+#include "fc_chaincfg_rebuild.h"
 #include "fc_crypto.h"
 #include "fc_err.h"
 #include "fc_ledger.h"
@@ -108,7 +110,15 @@ struct stord {
 	size_t self_index;
 	fc_cert *cert;
 	fc_key *key;
-	fc_crypto_castore *cs;
+	/* The chain configuration in force at cc_next = applied height + 1 (0
+	 * on an empty ledger): its organisations verify appended blocks and
+	 * it judges ValidateRequests for height cc_next. Written by the
+	 * appender only (before it starts: by fc_stord_run), under cc_mu;
+	 * cc_cv signals each advance. */
+	struct fc_chaincfg *cc;
+	uint64_t cc_next;
+	pthread_mutex_t cc_mu;
+	pthread_cond_t cc_cv;
 	struct fc_ledger *ledger;
 	struct fc_tpool *pool;
 	size_t max_frame;
@@ -429,7 +439,122 @@ static int check_certified(struct stord *s, const Flexchain__LedgerAppend *la, c
 	if (rc != FC_OK)
 		return fc_errwrap(em, rc, "block %llu",
 				  (unsigned long long)la->block->header->height);
-	return fc_storage_verify_certified(s->cs, la->block, la->verdict, la->certificate, em);
+	/* The organisations in force at the block's height (blocks arrive
+	 * in order: that is cc_next; an idempotent resend of an older block
+	 * is checked against the newer ones). */
+	return fc_storage_verify_certified(fc_chaincfg_castore(s->cc), la->block, la->verdict,
+					   la->certificate, em);
+}
+
+static void ledger_release(void *ud, Flexchain__BlockReply *br);
+
+/* fc_chaincfg_source over the local ledger: blocks [from, from + count)
+ * with their certified verdicts, as far as stored. */
+static int ledger_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
+			char *errmsg)
+{
+	struct fc_ledger *l = ud;
+	Flexchain__BlockReply *br;
+	int rc = FC_OK;
+
+	*out = NULL;
+	br = fc_calloc(1, sizeof *br);
+	if (!br)
+		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
+	flexchain__block_reply__init(br);
+	br->blocks = fc_calloc(count ? count : 1, sizeof *br->blocks);
+	br->decisions = fc_calloc(count ? count : 1, sizeof *br->decisions);
+	if (!br->blocks || !br->decisions) {
+		rc = fc_errf(errmsg, FC_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint64_t h = from; h < from + count; h++) {
+		Flexchain__Block *b = NULL;
+		Flexchain__Decision *d = fc_calloc(1, sizeof *d);
+
+		if (!d) {
+			rc = fc_errf(errmsg, FC_ENOMEM, "out of memory");
+			break;
+		}
+		flexchain__decision__init(d);
+		d->height = h;
+		rc = fc_ledger_get_block(l, h, &b, errmsg);
+		if (rc == FC_OK)
+			rc = fc_ledger_get_verdict(l, h, &d->verdict, errmsg);
+		if (rc != FC_OK) {
+			if (b)
+				fc_wire_free(&b->base);
+			fc_free(d);
+			break;
+		}
+		br->blocks[br->n_blocks++] = b;
+		br->decisions[br->n_decisions++] = d;
+	}
+	if (rc == FC_ENOTFOUND && br->n_blocks > 0)
+		rc = FC_OK; /* fewer than asked: the head */
+out:
+	if (rc == FC_OK)
+		*out = br;
+	else
+		ledger_release(ud, br);
+	return rc;
+}
+
+static void ledger_release(void *ud, Flexchain__BlockReply *br)
+{
+	(void)ud;
+	if (!br)
+		return;
+	for (size_t i = 0; i < br->n_blocks; i++)
+		fc_wire_free(&br->blocks[i]->base);
+	for (size_t i = 0; i < br->n_decisions; i++) {
+		if (br->decisions[i]->verdict)
+			fc_wire_free(&br->decisions[i]->verdict->base);
+		fc_free(br->decisions[i]);
+	}
+	fc_free(br->blocks);
+	fc_free(br->decisions);
+	fc_free(br);
+}
+
+/* Brings the configuration up to the ledger's head: applied height + 1
+ * (appender thread, or fc_stord_run before it starts). b, the block just
+ * appended with its verdict v, is folded directly when it is the next
+ * one (may be NULL); anything else is read back from the ledger (at
+ * start, or after a failure). On error the configuration stays behind
+ * and the next append tries again. */
+static int cc_sync(struct stord *s, const Flexchain__Block *b, const Flexchain__Verdict *v,
+		   char *em)
+{
+	struct fc_chaincfg_source src = {
+	    .fetch = ledger_fetch, .release = ledger_release, .ud = s->ledger};
+	struct fc_chaincfg *cc;
+	uint64_t applied, next;
+	int rc = FC_OK;
+
+	if (fc_ledger_applied_height(s->ledger, &applied) != FC_OK)
+		return FC_OK; /* empty: genesis */
+	if (s->cc_next > applied)
+		return FC_OK;
+	cc = fc_chaincfg_ref(s->cc);
+	next = s->cc_next;
+	if (b && b->header->height == next) {
+		rc = fc_chaincfg_advance(&cc, b, v->tx_status.data, em);
+		if (rc == FC_OK)
+			next++;
+	}
+	if (rc == FC_OK && next <= applied)
+		rc = fc_chaincfg_rebuild(&cc, &next, applied + 1, &src, em);
+	if (rc != FC_OK)
+		fc_log(FC_LOG_ERROR, COMP, "configuration behind the ledger",
+		       "height=%llu reason=\"%s\"", (unsigned long long)next, em);
+	pthread_mutex_lock(&s->cc_mu);
+	fc_chaincfg_unref(s->cc);
+	s->cc = cc;
+	s->cc_next = next; /* what was folded stays folded */
+	pthread_cond_broadcast(&s->cc_cv);
+	pthread_mutex_unlock(&s->cc_mu);
+	return rc;
 }
 
 /* Pulls what the most advanced peer has beyond our head. Appender thread. */
@@ -485,8 +610,12 @@ static void catch_up(struct stord *s, struct fc_storage_client *cl)
 				clock_gettime(CLOCK_MONOTONIC, &t0);
 				rc = fc_ledger_append(s->ledger, la.block, la.verdict,
 						      la.certificate, em);
-				if (rc == FC_OK)
+				if (rc == FC_OK) {
 					note_appended(s, la.block, la.verdict, seconds_since(&t0));
+					/* the next block is checked with its
+					 * organisations */
+					rc = cc_sync(s, la.block, la.verdict, em);
+				}
 			}
 			if (rc == FC_OK)
 				h++;
@@ -507,10 +636,17 @@ static void catch_up(struct stord *s, struct fc_storage_client *cl)
 static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob *j)
 {
 	const Flexchain__LedgerAppend *la = j->cm->ledger_append;
+	const struct fc_chaincfg *checked_with;
+	char em[FC_ERRMSG_LEN] = "";
 	struct timespec t0;
 	uint64_t applied = 0;
 	int empty;
 
+	/* the configuration behind the ledger after a failure: again */
+	j->rc = cc_sync(s, NULL, NULL, j->err);
+	if (j->rc != FC_OK)
+		return;
+	checked_with = s->cc;
 	j->rc = check_certified(s, la, j->err);
 	if (j->rc != FC_OK)
 		return;
@@ -518,10 +654,18 @@ static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob
 	empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
 	if (cl && (empty ? j->height > 0 : j->height > applied + 1))
 		catch_up(s, cl); /* a gap: we missed blocks while down */
+	if (s->cc != checked_with) {
+		/* the gap changed the organisations: check with those */
+		j->rc = check_certified(s, la, j->err);
+		if (j->rc != FC_OK)
+			return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	j->rc = fc_ledger_append(s->ledger, la->block, la->verdict, la->certificate, j->err);
-	if (j->rc == FC_OK)
+	if (j->rc == FC_OK) {
 		note_appended(s, la->block, la->verdict, seconds_since(&t0));
+		cc_sync(s, la->block, la->verdict, em);
+	}
 }
 
 static void *appender_main(void *arg)
@@ -684,11 +828,57 @@ static int st_txids(void *ud, const char *const *ids, size_t n, bool *seen, char
 	return FC_OK;
 }
 
+/* The state ops of a validation: the replica, and the configuration in
+ * force at the block's height. */
+struct vctx {
+	struct stord *s;
+	struct fc_chaincfg *cc;
+};
+
+static int st_get_versions_v(void *ud, const ProtobufCBinaryData *keys, size_t n,
+			     uint64_t *versions, char *errmsg)
+{
+	return st_get_versions(((struct vctx *)ud)->s, keys, n, versions, errmsg);
+}
+
+static int st_txids_v(void *ud, const char *const *ids, size_t n, bool *seen, char *errmsg)
+{
+	return st_txids(((struct vctx *)ud)->s, ids, n, seen, errmsg);
+}
+
 static const struct fc_policy *st_policy(void *ud, const char *contract)
 {
-	struct stord *s = ud;
-	const struct fc_config_policy *p = fc_config_contract_policy(s->cfg, contract);
-	return p ? p->pol : NULL;
+	return fc_chaincfg_policy_for(((struct vctx *)ud)->cc, contract);
+}
+
+static int st_check_config(void *ud, const Flexchain__ConfigTx *const *earlier, size_t n_earlier,
+			   const Flexchain__ConfigTx *c, char *why)
+{
+	return fc_chaincfg_check_after(((struct vctx *)ud)->cc, earlier, n_earlier, c, why);
+}
+
+/* The configuration in force at height h, waiting up to timeout_ms for the
+ * appender to fold block h - 1 (new reference); NULL when it does not. */
+static struct fc_chaincfg *cc_at(struct stord *s, uint64_t h, int timeout_ms)
+{
+	struct fc_chaincfg *cc = NULL;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->cc_mu);
+	while (s->cc_next < h && !atomic_load(&s->stopping))
+		if (pthread_cond_timedwait(&s->cc_cv, &s->cc_mu, &ts) != 0)
+			break;
+	if (s->cc_next == h)
+		cc = fc_chaincfg_ref(s->cc);
+	pthread_mutex_unlock(&s->cc_mu);
+	return cc;
 }
 
 static void validate_work(uv_work_t *w)
@@ -698,6 +888,7 @@ static void validate_work(uv_work_t *w)
 	const Flexchain__ValidateRequest *vr = j->cm->validate_request;
 	const Flexchain__Block *b = vr ? vr->block : NULL;
 	struct fc_validate_opts o;
+	struct vctx vc = {s, NULL};
 	uint8_t wsh[FC_HASH_LEN];
 	uint8_t *status = NULL;
 	uint64_t h, applied = 0;
@@ -729,19 +920,28 @@ static void validate_work(uv_work_t *w)
 				(unsigned long long)h, (unsigned long long)applied);
 		return;
 	}
+	/* judged by the configuration in force at the block's height */
+	vc.cc = cc_at(s, h, timeout);
+	if (!vc.cc) {
+		j->rc = fc_errf(j->err, FC_EAGAIN,
+				"validate block %llu: configuration at that height not known",
+				(unsigned long long)h);
+		goto cleanup;
+	}
 	status = fc_calloc(b->n_envelopes ? b->n_envelopes : 1, 1);
 	if (!status) {
 		j->rc = fc_errf(j->err, FC_ENOMEM, "validate: out of memory");
-		return;
+		goto cleanup;
 	}
 	memset(&o, 0, sizeof o);
-	o.castore = s->cs;
+	o.castore = fc_chaincfg_castore(vc.cc);
 	o.pool = s->pool;
 	o.parallel = s->cfg->validation.parallel && s->pool;
-	o.state.get_versions = st_get_versions;
-	o.state.txids_committed = st_txids;
+	o.state.get_versions = st_get_versions_v;
+	o.state.txids_committed = st_txids_v;
 	o.state.policy_for = st_policy;
-	o.state.ud = s;
+	o.state.check_config = st_check_config;
+	o.state.ud = &vc;
 	j->rc = fc_validate_block(&o, b, status, wsh, j->err);
 	if (j->rc != FC_OK) {
 		fc_errwrap(j->err, j->rc, "validate block %llu", (unsigned long long)h);
@@ -758,6 +958,7 @@ static void validate_work(uv_work_t *w)
 	    fc_validate_verdict_sign(b, status, wsh, true, s->cert, s->key, &j->verdict, j->err);
 cleanup:
 	fc_free(status);
+	fc_chaincfg_unref(vc.cc);
 	/* libuv's pool threads live until process exit without running
 	 * OpenSSL's thread-exit cleanup: free this thread's OpenSSL state now
 	 * (re-created on the next use) so a clean shutdown leaks nothing. */
@@ -1161,7 +1362,7 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 		fc_errwrap(errmsg, rc, "identity of %s", id);
 		goto out_free;
 	}
-	rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
+	rc = fc_chaincfg_genesis(cfg, &s->cc, errmsg);
 	if (rc != FC_OK)
 		goto out_identity;
 	rc = fc_tpool_create(cfg->validation.threads, &s->pool, errmsg);
@@ -1194,11 +1395,18 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 	}
 	fc_metric_set(s->m.height,
 		      fc_ledger_applied_height(s->ledger, &h) == FC_OK ? (double)h : -1.0);
-	if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0) {
+	if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->cv, NULL) != 0 ||
+	    pthread_mutex_init(&s->cc_mu, NULL) != 0 || pthread_cond_init(&s->cc_cv, NULL) != 0) {
 		rc = fc_errf(errmsg, FC_EIO, "mutex init failed");
 		goto out_ledger;
 	}
 	mu_ok = 1;
+	/* the configuration in force after the stored blocks */
+	rc = cc_sync(s, NULL, NULL, errmsg);
+	if (rc != FC_OK) {
+		fc_errwrap(errmsg, rc, "chain configuration of ledger %s", s->self->data_dir);
+		goto out_ledger;
+	}
 	if (uv_loop_init(&s->loop) != 0) {
 		rc = fc_errf(errmsg, FC_EIO, "uv_loop_init failed");
 		goto out_ledger;
@@ -1261,6 +1469,8 @@ out_ledger:
 	if (mu_ok) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->cc_mu);
+		pthread_cond_destroy(&s->cc_cv);
 	}
 	fc_ledger_close(s->ledger);
 out_pool:
@@ -1268,7 +1478,7 @@ out_pool:
 	fc_metrics_destroy(s->m.reg);
 	fc_tpool_destroy(s->pool);
 out_castore:
-	fc_crypto_castore_destroy(s->cs);
+	fc_chaincfg_unref(s->cc);
 out_identity:
 	fc_crypto_cert_free(s->cert);
 	fc_crypto_key_free(s->key);

@@ -10,6 +10,14 @@
  *   libuv pool     ValidateRequests (uv_queue_work): they may wait for the
  *                  appender to reach height - 1, so they must not run on the
  *                  appender or the loop. V1/V2 use an fc_tpool.
+ *
+ * CHAIN CONFIGURATION (fc_chaincfg.h, fc_chaincfg_rebuild.h): the daemon
+ * holds the snapshot in force at applied height + 1: genesis on an empty
+ * ledger, folded from the stored blocks and verdicts when the ledger opens,
+ * advanced by the appender after every append (and read back from the
+ * ledger if an advance failed). Its organisations verify the signatures of
+ * appended blocks, and a ValidateRequest for height h is judged with it
+ * (castore, policies, config checks) once it is the one in force at h.
  */
 #ifndef FC_STORD_H
 #define FC_STORD_H

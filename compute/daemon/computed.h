@@ -14,7 +14,21 @@
  *              over the fc_tpool "val" (validation.threads).
  *   events     deliver_request{with_decisions} subscription to the leader:
  *              CommitEvents complete waiting SUBMITs; waiters whose event
- *              was missed are answered from the storage pool's TxQuery.
+ *              was missed are answered from the storage pool's TxQuery;
+ *              Decisions advance the chain configuration (cfgtrack.c).
+ *
+ * Chain configuration (fc_chaincfg.h, cfgtrack.c): a block is validated with
+ * the snapshot in force at its height (its castore, policies and config
+ * checks). V1 runs ahead with the snapshot known for that height; V2, once
+ * state through the height before is applied, gets the exact one (folding
+ * the stored decisions up to the block) and runs V1 again in the rare case
+ * that it differs. The gateway picks the organisations to gather with the
+ * latest snapshot it knows.
+ *
+ * Draining (SIGTERM): the server deregisters at once, so that the orderer
+ * assigns it no new block, and keeps its registration connection open until
+ * the verdicts of the blocks it already holds are sent (the orderer counts
+ * verdicts of a deregistered committee member); then it leaves.
  */
 #ifndef CD_COMPUTED_H
 #define CD_COMPUTED_H
@@ -26,6 +40,7 @@
 #include <uv.h>
 
 #include "fc_canon.h"
+#include "fc_chaincfg.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
 #include "fc_err.h"
@@ -63,11 +78,21 @@ struct cd_waiter {
 
 struct cd_vreq {
 	struct cd_vreq *next;
+	struct cd_server *s;
 	uint64_t request_id;
 	Flexchain__ControlMessage *msg; /* owns the block */
 	struct fc_validate_job *job;
 	Flexchain__Verdict *verdict; /* fc_validate_verdict_free */
+	/* What V1 ran with: the snapshot (one reference), the options built
+	 * on it (state.ud = this request) and the storage client of the
+	 * thread that ran it (tx index). */
+	struct fc_chaincfg *cc;
+	struct fc_validate_opts vo;
+	struct fc_storage_client *sc;
 };
+
+/* Snapshots kept besides the newest (cfgtrack.c). */
+#define CD_CFG_HIST 16
 
 struct cd_conn; /* server.c */
 
@@ -79,10 +104,25 @@ struct cd_server {
 	fc_crypto_castore *cs;
 	struct cd_state *state;
 	struct fc_tpool *vpool, *gwpool;
-	struct fc_validate_opts vopts;
 	struct cd_state_h *v2_state;	      /* v2 thread's */
 	struct fc_storage_client *v1_storage; /* v1 thread's (tx index) */
-	uint64_t v1_height;		      /* block in V1 (for txids_committed) */
+	struct fc_storage_client *v2_storage; /* v2 thread's (tx index, V1 again) */
+
+	/* Chain configuration (cfgtrack.c): cc is in force from its first
+	 * height on, and blocks below cc_next are folded into it; cc_hist[]
+	 * the earlier ones, newest first. cc_mu guards these; fold_mu
+	 * serialises folding and guards cc_sc (a storage client for the
+	 * replicas of cc_sc_cfg, which it borrows). */
+	pthread_mutex_t cc_mu, fold_mu;
+	int cc_init;
+	struct fc_chaincfg *cc;
+	uint64_t cc_next;
+	struct fc_chaincfg *cc_hist[CD_CFG_HIST];
+	size_t n_hist;
+	struct fc_storage_client *cc_sc;
+	struct fc_chaincfg *cc_sc_cfg;
+	size_t cc_sc_last;		   /* replica of cc_sc that answered last */
+	atomic_uint_fast64_t decided_next; /* events: blocks below are decided */
 
 	uv_loop_t loop;
 	struct fc_net_server *srv;
@@ -129,6 +169,22 @@ void cd_gateway_complete(struct cd_server *s, const char *tx_id, uint32_t code, 
 
 /* Answers waiters whose commit event is late from the storage pool. */
 void cd_gateway_sweep(struct cd_server *s, struct fc_storage_client *sc);
+
+/* cfgtrack.c: the chain configuration (see above). Snapshots returned are
+ * new references (fc_chaincfg_unref). */
+int cd_cfg_init(struct cd_server *s, char *errmsg);
+void cd_cfg_destroy(struct cd_server *s);
+/* The newest snapshot known. */
+struct fc_chaincfg *cd_cfg_latest(struct cd_server *s);
+/* The snapshot in force at height h as far as known without asking the
+ * storage pool (the newest one for a height beyond what is folded); NULL
+ * when h is older than every snapshot kept. */
+struct fc_chaincfg *cd_cfg_known(struct cd_server *s, uint64_t h);
+/* The snapshot in force at height h, folding the decisions of the blocks
+ * below h from the storage pool first when needed (blocking). Errors of
+ * fc_chaincfg_rebuild and of the storage client; FC_ENOTFOUND when h is
+ * older than every snapshot kept. */
+int cd_cfg_at(struct cd_server *s, uint64_t h, struct fc_chaincfg **out, char *errmsg);
 
 /* link.c: the orderer side (member, v1, v2, events threads). */
 int cd_link_start(struct cd_server *s, char *errmsg);

@@ -334,6 +334,7 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	const char *orgs[FC_POLICY_MAX_CHILDREN + 1];
 	size_t nends = 0;
 	struct cd_waiter *w = NULL;
+	struct fc_chaincfg *cc = NULL;
 	int rc, done = 1;
 
 	memset(&mine, 0, sizeof mine);
@@ -353,8 +354,10 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 		reply_gw(s, conn_id, rid, &r);
 		goto out;
 	}
-	/* Endorsements the contract's policy needs. */
-	const struct fc_policy *pol = fc_config_contract_policy(s->cfg, p->contract)->pol;
+	/* Endorsements the contract's policy needs, as the latest chain
+	 * configuration this server knows has it (held while gathering). */
+	cc = cd_cfg_latest(s);
+	const struct fc_policy *pol = fc_chaincfg_policy_for(cc, p->contract);
 	const char *const *porgs = NULL;
 	size_t npo = fc_policy_orgs(pol, &porgs);
 	ends[nends] = &mine.end;
@@ -443,6 +446,7 @@ out:
 	for (size_t i = 0; i < npeers; i++)
 		fc_wire_free((ProtobufCMessage *)peers[i].reply);
 	cd_endorsed_clear(&mine);
+	fc_chaincfg_unref(cc);
 	if (done)
 		cd_request_done(s);
 }

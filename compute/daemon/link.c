@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "computed.h"
+#include "fc_chaincfg.h"
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_storage_client.h"
@@ -137,6 +138,7 @@ static void vreq_free(struct cd_vreq *r)
 	fc_validate_job_free(r->job);
 	fc_validate_verdict_free(r->verdict);
 	fc_wire_free((ProtobufCMessage *)r->msg);
+	fc_chaincfg_unref(r->cc);
 	fc_free(r);
 }
 
@@ -153,15 +155,26 @@ static uint64_t vreq_height(const struct cd_vreq *r)
 	return r->msg->validate_request->block->header->height;
 }
 
-/* ------------------------------------------------------ validation state */
+/* ------------------------------------------------------ validation state
+ * The state ops of a validate request: ud is the struct cd_vreq. */
 
-/* The policy endorsing a contract. Today from the cluster file; the one
- * place to switch to the chain's configuration at a height. */
+/* The policy endorsing a contract in the chain configuration in force at
+ * the block's height. */
 static const struct fc_policy *policy_for(void *ud, const char *contract)
 {
-	struct cd_server *s = ud;
+	struct cd_vreq *r = ud;
 
-	return fc_config_contract_policy(s->cfg, contract)->pol;
+	return fc_chaincfg_policy_for(r->cc, contract);
+}
+
+/* Config transactions are judged on the configuration in force at the
+ * block's height. */
+static int check_config(void *ud, const Flexchain__ConfigTx *const *earlier, size_t n_earlier,
+			const Flexchain__ConfigTx *c, char *why)
+{
+	struct cd_vreq *r = ud;
+
+	return fc_chaincfg_check_after(r->cc, earlier, n_earlier, c, why);
 }
 
 /* V2 thread only: committed versions as of exactly the height before the
@@ -172,7 +185,7 @@ static uint64_t v2_height;
 static int get_versions(void *ud, const ProtobufCBinaryData *keys, size_t n, uint64_t *versions,
 			char *errmsg)
 {
-	struct cd_server *s = ud;
+	struct cd_server *s = ((struct cd_vreq *)ud)->s;
 	uint64_t as_of = CD_HEIGHT_UNKNOWN;
 	int rc;
 
@@ -185,25 +198,47 @@ static int get_versions(void *ud, const ProtobufCBinaryData *keys, size_t n, uin
 	return FC_OK;
 }
 
-/* V1 thread only: a tx id counts as committed when the storage pool's index
- * holds it at a lower height. (The orderer already refuses tx ids that are
- * pending or in the chain, so duplicates do not reach a block in practice.) */
+/* On the thread running V1 (its storage client): a tx id counts as
+ * committed when the storage pool's index holds it at a lower height. (The
+ * orderer already refuses tx ids that are pending or in the chain, so
+ * duplicates do not reach a block in practice.) */
 static int txids_committed(void *ud, const char *const *ids, size_t n, bool *seen, char *errmsg)
 {
-	struct cd_server *s = ud;
+	struct cd_vreq *v = ud;
 
 	for (size_t i = 0; i < n; i++) {
 		Flexchain__TxInfo *ti = NULL;
 		int rc = FC_EIO;
-		for (size_t r = 0; r < fc_storage_client_replicas(s->v1_storage) && rc != FC_OK;
-		     r++)
-			rc = fc_storage_get_tx(s->v1_storage, r, ids[i], &ti, errmsg);
+		for (size_t r = 0; r < fc_storage_client_replicas(v->sc) && rc != FC_OK; r++)
+			rc = fc_storage_get_tx(v->sc, r, ids[i], &ti, errmsg);
 		if (rc != FC_OK)
 			return rc;
-		seen[i] = ti->found && ti->height < s->v1_height;
+		seen[i] = ti->found && ti->height < vreq_height(v);
 		fc_wire_free(&ti->base);
 	}
 	return FC_OK;
+}
+
+/* Runs V1 of r's block with snapshot cc (takes the reference) and storage
+ * client sc (the calling thread's), replacing an earlier V1. */
+static int vreq_v1(struct cd_server *s, struct cd_vreq *r, struct fc_chaincfg *cc,
+		   struct fc_storage_client *sc, char *err)
+{
+	fc_validate_job_free(r->job);
+	r->job = NULL;
+	fc_chaincfg_unref(r->cc);
+	r->cc = cc;
+	r->sc = sc;
+	memset(&r->vo, 0, sizeof r->vo);
+	r->vo.castore = fc_chaincfg_castore(cc);
+	r->vo.pool = s->vpool;
+	r->vo.parallel = s->cfg->validation.parallel;
+	r->vo.state.get_versions = get_versions;
+	r->vo.state.txids_committed = txids_committed;
+	r->vo.state.policy_for = policy_for;
+	r->vo.state.check_config = check_config;
+	r->vo.state.ud = r;
+	return fc_validate_v1(&r->vo, r->msg->validate_request->block, &r->job, err);
 }
 
 /* ------------------------------------------------------------- V1 / V2 */
@@ -215,16 +250,20 @@ static void *v1_main(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		struct cd_vreq *r = vq_pop(s, &s->v1_head, &s->v1_tail);
+		struct fc_chaincfg *cc;
 		int rc;
 
 		if (!r)
 			continue;
-		s->v1_height = vreq_height(r);
 		err[0] = 0;
-		rc = fc_validate_v1(&s->vopts, r->msg->validate_request->block, &r->job, err);
+		/* Ahead of the decisions: the snapshot known for this height;
+		 * V2 checks it is the one in force. */
+		cc = cd_cfg_known(s, vreq_height(r));
+		rc = cc ? vreq_v1(s, r, cc, s->v1_storage, err)
+			: fc_errf(err, FC_ESTATE, "block older than the configurations kept");
 		if (rc != FC_OK) {
 			fc_log(FC_LOG_WARN, COMP, "V1 failed", "height=%llu reason=\"%s\"",
-			       (unsigned long long)s->v1_height, err);
+			       (unsigned long long)vreq_height(r), err);
 			vreq_free(r);
 			vreq_done(s);
 			continue;
@@ -273,6 +312,7 @@ static void *v2_main(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		struct cd_vreq *r = vq_pop(s, &s->v2_head, &s->v2_tail);
+		struct fc_chaincfg *cc = NULL;
 		const Flexchain__Block *b;
 		uint8_t *st = NULL, wsh[FC_HASH_LEN];
 		uint64_t h;
@@ -285,6 +325,23 @@ static void *v2_main(void *arg)
 		if (!wait_applied(s, h)) {
 			fc_log(FC_LOG_INFO, COMP, "block skipped", "height=%llu reason=stale",
 			       (unsigned long long)h);
+			goto drop;
+		}
+		/* Every block below h is decided: the configuration in force
+		 * at h is known exactly. */
+		err[0] = 0;
+		rc = cd_cfg_at(s, h, &cc, err);
+		if (rc == FC_OK && cc != r->cc) {
+			fc_log(FC_LOG_INFO, COMP, "configuration changed under V1, again",
+			       "height=%llu sequence=%llu", (unsigned long long)h,
+			       (unsigned long long)fc_chaincfg_sequence(cc));
+			rc = vreq_v1(s, r, cc, s->v2_storage, err);
+		} else {
+			fc_chaincfg_unref(cc);
+		}
+		if (rc != FC_OK) {
+			fc_log(FC_LOG_WARN, COMP, "configuration unknown, block skipped",
+			       "height=%llu reason=\"%s\"", (unsigned long long)h, err);
 			goto drop;
 		}
 		st = fc_calloc(b->n_envelopes + 1, 1);
@@ -343,6 +400,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 {
 	uint64_t seq = 0, validated = 0, next_hb = 0, next_reg = cd_now_ms() + REREGISTER_MS;
 	char err[FC_ERRMSG_LEN];
+	int left = 0;
 
 	for (;;) {
 		Flexchain__ControlMessage *r = NULL;
@@ -351,7 +409,9 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 
 		if (atomic_load(&s->stop))
 			return 0;
-		if (atomic_load(&s->deregister)) {
+		if (atomic_load(&s->deregister) && !left) {
+			/* Out of the committees from now on; the blocks we
+			 * hold are finished on this connection below. */
 			Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 			Flexchain__Deregister dr = FLEXCHAIN__DEREGISTER__INIT;
 			dr.node_id = s->self.id;
@@ -360,8 +420,21 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			rc = cd_netc_send(c, &m, 2000, err);
 			fc_log(FC_LOG_INFO, COMP, "deregistered", "orderer=%s ok=%d",
 			       s->cfg->orderers[target].id, rc == FC_OK);
-			atomic_store(&s->left, 1);
-			return 1;
+			left = 1;
+			if (rc != FC_OK) {
+				atomic_store(&s->left, 1);
+				return 1;
+			}
+		}
+		if (left) {
+			size_t pending;
+			pthread_mutex_lock(&s->mu);
+			pending = s->vpending;
+			pthread_mutex_unlock(&s->mu);
+			if (pending == 0) {
+				atomic_store(&s->left, 1);
+				return 1;
+			}
 		}
 		rc = cd_netc_recv(c, 10, &r, err);
 		if (rc == FC_OK) {
@@ -380,6 +453,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 				   r->validate_request->block->header) {
 				struct cd_vreq *v = fc_calloc(1, sizeof *v);
 				if (v) {
+					v->s = s;
 					v->request_id = r->request_id;
 					v->msg = r;
 					r = NULL;
@@ -434,6 +508,8 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			if (rc != FC_OK)
 				return 0;
 		}
+		if (left)
+			continue; /* no heartbeat nor registration any more */
 		if (now >= next_hb) {
 			Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 			Flexchain__Heartbeat hb = FLEXCHAIN__HEARTBEAT__INIT;
@@ -513,6 +589,21 @@ static void *member_main(void *arg)
 
 /* ------------------------------------------------------------- events */
 
+/* Folds the configuration up to the decisions heard of, so that the
+ * gateway's policies are recent and V2 has little left to fold. A replica
+ * that has not stored them yet: next time. */
+static void cfg_follow(struct cd_server *s)
+{
+	struct fc_chaincfg *cc = NULL;
+	char err[FC_ERRMSG_LEN] = "";
+	uint64_t h = atomic_load(&s->decided_next);
+
+	if (h > 0 && cd_cfg_at(s, h, &cc, err) != FC_OK)
+		fc_log(FC_LOG_DEBUG, COMP, "configuration not folded yet",
+		       "height=%llu reason=\"%s\"", (unsigned long long)h, err);
+	fc_chaincfg_unref(cc);
+}
+
 static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 {
 	uint64_t epoch, next_sweep = 0;
@@ -555,6 +646,9 @@ static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 				cd_gateway_complete(
 				    s, r->commit_event->tx_id, FC_OK, "", r->commit_event->status,
 				    r->commit_event->height, r->commit_event->index);
+			else if (r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_DECISION &&
+				 r->decision->height + 1 > atomic_load(&s->decided_next))
+				atomic_store(&s->decided_next, r->decision->height + 1);
 			fc_wire_free((ProtobufCMessage *)r);
 			r = NULL;
 		} else if (rc != FC_ETIMEOUT) {
@@ -562,6 +656,7 @@ static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 		}
 		if (cd_now_ms() >= next_sweep) {
 			cd_gateway_sweep(s, sc);
+			cfg_follow(s);
 			next_sweep = cd_now_ms() + 500;
 		}
 		get_leader(s, &e2);
@@ -601,15 +696,10 @@ int cd_link_start(struct cd_server *s, char *errmsg)
 	int rc;
 
 	rc = fc_storage_client_create(s->cfg, NULL, &s->v1_storage, errmsg);
+	if (rc == FC_OK)
+		rc = fc_storage_client_create(s->cfg, NULL, &s->v2_storage, errmsg);
 	if (rc != FC_OK)
 		return rc;
-	s->vopts.castore = s->cs;
-	s->vopts.pool = s->vpool;
-	s->vopts.parallel = s->cfg->validation.parallel;
-	s->vopts.state.get_versions = get_versions;
-	s->vopts.state.txids_committed = txids_committed;
-	s->vopts.state.policy_for = policy_for;
-	s->vopts.state.ud = s;
 	if (pthread_create(&s->v1_th, NULL, v1_main, s) != 0)
 		return fc_errf(errmsg, FC_EIO, "start thread v1");
 	s->threads_started = 1;
@@ -656,4 +746,6 @@ void cd_link_join(struct cd_server *s)
 	s->v2_state = NULL;
 	fc_storage_client_destroy(s->v1_storage);
 	s->v1_storage = NULL;
+	fc_storage_client_destroy(s->v2_storage);
+	s->v2_storage = NULL;
 }

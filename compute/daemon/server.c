@@ -232,6 +232,9 @@ static void on_signal(uv_signal_t *h, int signum)
 		fc_log(FC_LOG_INFO, COMP, "draining", "signal=%s",
 		       signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		atomic_store(&s->draining, 1);
+		/* Leave the committees at once: no new block is assigned, and
+		 * the verdicts of the blocks held still count (computed.h). */
+		atomic_store(&s->deregister, 1);
 		s->phase = 1;
 		s->drain_start_ms = cd_now_ms();
 		uv_timer_start(&s->timer, on_timer, 20, 20);
@@ -264,6 +267,8 @@ int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg
 		goto out;
 	}
 	rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
+	if (rc == FC_OK)
+		rc = cd_cfg_init(s, errmsg);
 	if (rc == FC_OK)
 		rc = cd_state_create(cfg, &s->state, errmsg);
 	if (rc == FC_OK)
@@ -330,6 +335,7 @@ out:
 		fc_free(w);
 	}
 	cd_state_destroy(s->state);
+	cd_cfg_destroy(s);
 	fc_crypto_castore_destroy(s->cs);
 	fc_crypto_key_free(s->key);
 	fc_crypto_cert_free(s->cert);

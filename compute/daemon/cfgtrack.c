@@ -1,0 +1,182 @@
+/* cfgtrack.c - the chain configuration a compute server validates and
+ * routes with (fc_chaincfg.h, computed.h).
+ *
+ * How decisions are learnt: from the storage pool. A block's configuration
+ * is the one in force after every earlier block's certified verdict, so the
+ * tracker folds the stored blocks with their decisions (BlockQuery, any
+ * replica) up to the height asked for (fc_chaincfg_rebuild). This is the
+ * simplest correct source: the storage pool holds every decided block with
+ * the verdict that was certified, from height 0, at any time, whatever this
+ * server was doing; the orderer's Deliver stream only starts where it was
+ * subscribed (and again at every change of leader), so it would leave gaps
+ * to fill from the storage pool anyway. The events thread advances the
+ * tracker as decisions arrive (so folding stays incremental and the gateway
+ * sees recent policies); the V2 stage asks for exactly the height of its
+ * block once state through the height before is applied, i.e. once every
+ * earlier block was stored.
+ *
+ * Snapshots that were in force at earlier heights are kept (the newest
+ * CD_CFG_HIST ones): a block's validation may ask for a height below the
+ * newest folded one.
+ */
+#include <string.h>
+
+#include "computed.h"
+#include "fc_chaincfg_rebuild.h"
+#include "fc_log.h"
+#include "fc_mem.h"
+#include "fc_storage_client.h"
+#include "fc_wire.h"
+
+#define COMP "compute"
+
+int cd_cfg_init(struct cd_server *s, char *errmsg)
+{
+	int rc;
+
+	pthread_mutex_init(&s->cc_mu, NULL);
+	pthread_mutex_init(&s->fold_mu, NULL);
+	s->cc_init = 1;
+	rc = fc_chaincfg_genesis(s->cfg, &s->cc, errmsg);
+	if (rc != FC_OK)
+		return fc_errwrap(errmsg, rc, "chain configuration");
+	s->cc_next = 0;
+	return FC_OK;
+}
+
+void cd_cfg_destroy(struct cd_server *s)
+{
+	if (!s->cc_init)
+		return;
+	fc_storage_client_destroy(s->cc_sc);
+	s->cc_sc = NULL;
+	fc_chaincfg_unref(s->cc_sc_cfg);
+	s->cc_sc_cfg = NULL;
+	for (size_t i = 0; i < s->n_hist; i++)
+		fc_chaincfg_unref(s->cc_hist[i]);
+	s->n_hist = 0;
+	fc_chaincfg_unref(s->cc);
+	s->cc = NULL;
+	pthread_mutex_destroy(&s->fold_mu);
+	pthread_mutex_destroy(&s->cc_mu);
+	s->cc_init = 0;
+}
+
+struct fc_chaincfg *cd_cfg_latest(struct cd_server *s)
+{
+	struct fc_chaincfg *c;
+
+	pthread_mutex_lock(&s->cc_mu);
+	c = fc_chaincfg_ref(s->cc);
+	pthread_mutex_unlock(&s->cc_mu);
+	return c;
+}
+
+/* The snapshot in force at h among those known (cc_mu held): the newest
+ * whose first height is <= h; NULL when older than every one kept. */
+static struct fc_chaincfg *lookup(struct cd_server *s, uint64_t h)
+{
+	if (fc_chaincfg_from_height(s->cc) <= h)
+		return s->cc;
+	for (size_t i = 0; i < s->n_hist; i++)
+		if (fc_chaincfg_from_height(s->cc_hist[i]) <= h)
+			return s->cc_hist[i];
+	return NULL;
+}
+
+struct fc_chaincfg *cd_cfg_known(struct cd_server *s, uint64_t h)
+{
+	struct fc_chaincfg *c;
+
+	pthread_mutex_lock(&s->cc_mu);
+	c = fc_chaincfg_ref(lookup(s, h));
+	pthread_mutex_unlock(&s->cc_mu);
+	return c;
+}
+
+/* A snapshot becomes the newest (cc_mu held; takes the reference). */
+static void push(struct cd_server *s, struct fc_chaincfg *c)
+{
+	if (s->n_hist == CD_CFG_HIST)
+		fc_chaincfg_unref(s->cc_hist[--s->n_hist]);
+	memmove(&s->cc_hist[1], &s->cc_hist[0], s->n_hist * sizeof *s->cc_hist);
+	s->cc_hist[0] = s->cc;
+	s->n_hist++;
+	s->cc = c;
+}
+
+/* fc_chaincfg_source.changed: every snapshot met while folding (fold_mu
+ * held). cc_next is set when the fold returns. */
+static void on_changed(void *ud, struct fc_chaincfg *c)
+{
+	struct cd_server *s = ud;
+
+	pthread_mutex_lock(&s->cc_mu);
+	push(s, fc_chaincfg_ref(c));
+	pthread_mutex_unlock(&s->cc_mu);
+}
+
+/* fc_chaincfg_source.fetch: any storage replica, the one that answered
+ * last first (a replica that is down costs a connect timeout) (fold_mu
+ * held). */
+static int fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out, char *errmsg)
+{
+	struct cd_server *s = ud;
+	size_t n = fc_storage_client_replicas(s->cc_sc);
+	int rc = FC_ENOTFOUND;
+
+	for (size_t k = 0; k < n && rc != FC_OK; k++) {
+		size_t r = (s->cc_sc_last + k) % n;
+		rc = fc_storage_get_blocks(s->cc_sc, r, from, count, out, errmsg);
+		if (rc == FC_OK)
+			s->cc_sc_last = r;
+	}
+	return rc;
+}
+
+int cd_cfg_at(struct cd_server *s, uint64_t h, struct fc_chaincfg **out, char *errmsg)
+{
+	struct fc_chaincfg_source src = {.fetch = fetch, .changed = on_changed, .ud = s};
+	struct fc_chaincfg *cur;
+	uint64_t next;
+	int rc = FC_OK;
+
+	*out = NULL;
+	pthread_mutex_lock(&s->fold_mu);
+	pthread_mutex_lock(&s->cc_mu);
+	cur = fc_chaincfg_ref(s->cc);
+	next = s->cc_next;
+	pthread_mutex_unlock(&s->cc_mu);
+	if (next < h) {
+		/* The storage replicas in force now (the client borrows the
+		 * snapshot's configuration: keep a reference with it). */
+		if (s->cc_sc_cfg != cur) {
+			struct fc_storage_client *sc = NULL;
+			rc = fc_storage_client_create(fc_chaincfg_config(cur), NULL, &sc, errmsg);
+			if (rc == FC_OK) {
+				fc_storage_client_destroy(s->cc_sc);
+				fc_chaincfg_unref(s->cc_sc_cfg);
+				s->cc_sc = sc;
+				s->cc_sc_cfg = fc_chaincfg_ref(cur);
+				s->cc_sc_last = 0;
+			}
+		}
+		if (rc == FC_OK)
+			rc = fc_chaincfg_rebuild(&cur, &next, h, &src, errmsg);
+		pthread_mutex_lock(&s->cc_mu);
+		s->cc_next = next; /* what was folded stays folded */
+		pthread_mutex_unlock(&s->cc_mu);
+	}
+	fc_chaincfg_unref(cur);
+	if (rc == FC_OK) {
+		pthread_mutex_lock(&s->cc_mu);
+		*out = fc_chaincfg_ref(lookup(s, h));
+		pthread_mutex_unlock(&s->cc_mu);
+		if (!*out)
+			rc = fc_errf(errmsg, FC_ENOTFOUND,
+				     "configuration at height %llu: older than every one kept",
+				     (unsigned long long)h);
+	}
+	pthread_mutex_unlock(&s->fold_mu);
+	return rc;
+}
