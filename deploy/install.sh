@@ -16,7 +16,7 @@ Installs flexchain on this host:
   config    /etc/flexchain/cluster.yaml, only when none exists: FILE, or the
             default local cluster with its data under /var/lib/flexchain
   account   the system user and group `flexchain` (state: /var/lib/flexchain)
-  docs      deploy/DEPLOYING.md -> /usr/local/share/doc/flexchain
+  docs      README.md -> /usr/local/share/doc/flexchain
 
 Options:
   -b, --build DIR    the build directory (default: build)
@@ -109,7 +109,7 @@ for u in "$src"/deploy/systemd/*.service "$src"/deploy/systemd/*.target; do
 done
 
 # 3. documentation (the units' Documentation=)
-put 0644 "$src/deploy/DEPLOYING.md" "$docdir/DEPLOYING.md"
+put 0644 "$src/README.md" "$docdir/README.md"
 
 # 4. configuration: an existing one is the operator's, never replaced
 if [[ -e $etcdir/cluster.yaml ]]; then
@@ -156,7 +156,7 @@ fi
 
 cat <<EOF
 install: done$([[ $dry = 1 ]] && echo " (dry run: nothing changed)")
-next steps (see $docdir/DEPLOYING.md):
+next steps (see "Deploying on a cluster" in $docdir/README.md):
   edit /etc/flexchain/cluster.yaml (hosts, ports, data_dir under /var/lib/flexchain)
   flexchain crypto generate --config /etc/flexchain/cluster.yaml
   chown -R flexchain:flexchain /etc/flexchain/crypto

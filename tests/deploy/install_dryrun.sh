@@ -38,7 +38,7 @@ for u in flexchain-orderer@.service flexchain-storage@.service flexchain-memory@
 	flexchain-compute@.service flexchain.target; do
 	cmp -s "$r/etc/systemd/system/$u" "$FC_SRC/deploy/systemd/$u" || fail "unit $u not installed"
 done
-[ -f "$r/usr/local/share/doc/flexchain/DEPLOYING.md" ] || fail "DEPLOYING.md not installed"
+[ -f "$r/usr/local/share/doc/flexchain/README.md" ] || fail "README.md not installed"
 c=$r/etc/flexchain/cluster.yaml
 [ -f "$c" ] || fail "no configuration installed"
 grep -q /tmp/flexchain-local "$c" && fail "installed configuration still writes to /tmp"

@@ -24,7 +24,7 @@ for kind in orderer storage memory compute; do
 	fi
 	sed "s|/usr/local/bin/flexchain-$kind|$bin|g" "$f" >"$tmp/units/flexchain-$kind@.service"
 
-	# What the units promise (DEPLOYING.md): check the lines are there.
+	# What the units promise (README.md, "Deploying on a cluster"): check the lines are there.
 	for want in "Type=notify" \
 		"ExecStart=/usr/local/bin/flexchain-$kind --config /etc/flexchain/cluster.yaml --id %i" \
 		"Restart=on-failure" "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" \
