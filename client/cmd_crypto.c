@@ -4,7 +4,11 @@
  * YAML it makes one CA per organisation and a certificate and key for every
  * node and one client per organisation, in the layout of fc_crypto.h
  * ("IDENTITY LAYOUT ON DISK"), so that daemons find them with
- * fc_identity_paths(). */
+ * fc_identity_paths().
+ *
+ * `crypto issue` adds one identity with an organisation's existing CA: the
+ * scale scripts use it for a compute server or memory node that joins a
+ * running cluster under an id the YAML does not name. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -323,8 +327,235 @@ free_cfg:
 	return ret;
 }
 
+#define ISSUE_WHERE "crypto issue"
+
+static const char issue_usage[] =
+    "Usage: flexchain crypto issue --config FILE --org ORG --kind KIND --id ID\n"
+    "                              [--host H]... [--out DIR] [--force] [--days N]\n"
+    "\n"
+    "Issues one new identity (certificate and private key) with the existing CA\n"
+    "of organisation ORG, for a node that joins a running cluster. The files go\n"
+    "where daemons look for them: DIR/ORG/KIND/ID/cert.pem and key.pem.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE  cluster configuration (YAML)\n"
+    "  -g, --org ORG      organisation whose CA signs (must be in the configuration)\n"
+    "  -k, --kind KIND    compute, memory, storage or orderer (the certificate's OU)\n"
+    "  -i, --id ID        node id (the certificate's CN); if the configuration names\n"
+    "                     it, its organisation and kind must match and its host is\n"
+    "                     added to the subjectAltNames\n"
+    "  -H, --host H       an extra subjectAltName (IP or DNS name); repeatable, up to 8\n"
+    "  -o, --out DIR      crypto tree holding ORG/ca/ca.crt and ca.key (default: the\n"
+    "                     configuration's crypto_dir and the org's CA paths)\n"
+    "  -f, --force        replace an existing identity with that id\n"
+    "  -d, --days N       validity in days (default 3650)\n"
+    "  -h, --help         show this help\n";
+
+#define ISSUE_HOSTS_MAX 9
+
+static int parse_kind(const char *s, enum fc_node_kind *out)
+{
+	for (int k = 0; k < FC_NODE_KIND__COUNT; k++) {
+		if (strcmp(s, fc_config_node_kind_name((enum fc_node_kind)k)) == 0) {
+			*out = (enum fc_node_kind)k;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int cmd_issue(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"org", required_argument, NULL, 'g'},
+	    {"kind", required_argument, NULL, 'k'},   {"id", required_argument, NULL, 'i'},
+	    {"host", required_argument, NULL, 'H'},   {"out", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},	      {"days", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL, *org_name = NULL, *kind_name = NULL, *id = NULL;
+	const char *out = NULL;
+	const char *hosts[ISSUE_HOSTS_MAX];
+	size_t n_hosts = 0;
+	enum fc_node_kind kind = FC_NODE_COMPUTE;
+	int force = 0;
+	unsigned long days = 0;
+	int c;
+	int ret = FC_CLI_OK;
+	char errmsg[FC_ERRMSG_LEN] = "";
+	struct fc_config *cfg = NULL;
+	fc_key *ca_key = NULL, *key = NULL;
+	fc_cert *ca = NULL, *cert = NULL;
+	struct item it = {0};
+	char ca_cert_path[PATH_MAX], ca_key_path[PATH_MAX], tree[PATH_MAX];
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:g:k:i:H:o:fd:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'g':
+			org_name = optarg;
+			break;
+		case 'k':
+			kind_name = optarg;
+			if (parse_kind(optarg, &kind) != 0)
+				return fc_cli_usage_error(ISSUE_WHERE,
+							  "--kind '%s' is not one of compute, "
+							  "memory, storage, orderer",
+							  optarg);
+			break;
+		case 'i':
+			id = optarg;
+			break;
+		case 'H':
+			if (n_hosts >= ISSUE_HOSTS_MAX - 1)
+				return fc_cli_usage_error(ISSUE_WHERE,
+							  "more than %d --host options",
+							  ISSUE_HOSTS_MAX - 1);
+			hosts[n_hosts++] = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'd': {
+			char *end = NULL;
+			errno = 0;
+			days = strtoul(optarg, &end, 10);
+			if (errno || !end || *end || optarg[0] == '-' || days < 1 || days > 36500)
+				return fc_cli_usage_error(ISSUE_WHERE,
+							  "--days '%s' is not a number of "
+							  "days in 1..36500",
+							  optarg);
+			break;
+		}
+		case 'h':
+			fputs(issue_usage, stdout);
+			return FC_CLI_OK;
+		case ':':
+			return fc_cli_usage_error(ISSUE_WHERE, "option '%s' needs a value",
+						  argv[optind - 1]);
+		default:
+			if (optopt)
+				return fc_cli_usage_error(ISSUE_WHERE, "unknown option '-%c'",
+							  optopt);
+			return fc_cli_usage_error(ISSUE_WHERE, "unknown option '%s'",
+						  argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return fc_cli_usage_error(ISSUE_WHERE, "unexpected argument '%s'", argv[optind]);
+	if (!config_path)
+		return fc_cli_usage_error(ISSUE_WHERE, "--config FILE is required");
+	if (!org_name)
+		return fc_cli_usage_error(ISSUE_WHERE, "--org ORG is required");
+	if (!kind_name)
+		return fc_cli_usage_error(ISSUE_WHERE, "--kind KIND is required");
+	if (!id || !*id)
+		return fc_cli_usage_error(ISSUE_WHERE, "--id ID is required");
+
+	if (fc_config_load(config_path, &cfg, errmsg) != FC_OK)
+		return fc_cli_fail(ISSUE_WHERE, "%s", errmsg);
+	const struct fc_config_org *org = fc_config_find_org(cfg, org_name);
+	if (!org) {
+		ret = fc_cli_fail(ISSUE_WHERE, "organisation '%s' is not in %s", org_name,
+				  config_path);
+		goto free_cfg;
+	}
+	/* An id the configuration already names keeps its organisation and
+	 * kind: a second certificate under another OU or O would let one node
+	 * id stand for two different principals. */
+	const struct fc_config_node *known = fc_config_find_node(cfg, id);
+	if (known) {
+		if (known->kind != kind ||
+		    strcmp(cfg->orgs[known->org_index].name, org_name) != 0) {
+			ret = fc_cli_fail(ISSUE_WHERE, "'%s' is a %s of %s in %s, not a %s of %s",
+					  id, fc_config_node_kind_name(known->kind),
+					  cfg->orgs[known->org_index].name, config_path, kind_name,
+					  org_name);
+			goto free_cfg;
+		}
+		if (known->host && *known->host)
+			hosts[n_hosts++] = known->host;
+	}
+
+	snprintf(tree, sizeof tree, "%s", out ? out : cfg->crypto_dir);
+	for (size_t l = strlen(tree); l > 1 && tree[l - 1] == '/'; l--)
+		tree[l - 1] = '\0';
+	if (out) {
+		if (fc_identity_paths(tree, org_name, NULL, NULL, NULL, ca_cert_path, ca_key_path,
+				      PATH_MAX, errmsg) != FC_OK) {
+			ret = fc_cli_fail(ISSUE_WHERE, "%s", errmsg);
+			goto free_cfg;
+		}
+	} else {
+		snprintf(ca_cert_path, sizeof ca_cert_path, "%s", org->ca_cert);
+		snprintf(ca_key_path, sizeof ca_key_path, "%s", org->ca_key);
+	}
+	if (fc_identity_paths(tree, org_name, fc_config_node_kind_name(kind), id, it.dir, it.cert,
+			      it.key, PATH_MAX, errmsg) != FC_OK) {
+		ret = fc_cli_fail(ISSUE_WHERE, "%s", errmsg);
+		goto free_cfg;
+	}
+	if (!force) {
+		struct stat st;
+		const char *there = lstat(it.cert, &st) == 0  ? it.cert
+				    : lstat(it.key, &st) == 0 ? it.key
+							      : NULL;
+		if (there) {
+			ret = fc_cli_fail(ISSUE_WHERE,
+					  "refusing to overwrite the existing identity %s; use "
+					  "--force to replace it",
+					  there);
+			goto free_cfg;
+		}
+	}
+
+	if (fc_crypto_cert_load_pem(ca_cert_path, &ca, errmsg) != FC_OK ||
+	    fc_crypto_key_load_pem(ca_key_path, &ca_key, errmsg) != FC_OK) {
+		ret =
+		    fc_cli_fail(ISSUE_WHERE, "CA of %s: %s (run 'flexchain crypto generate' first)",
+				org_name, errmsg);
+		goto free_keys;
+	}
+	if (strcmp(fc_crypto_cert_org(ca), org_name) != 0) {
+		ret = fc_cli_fail(ISSUE_WHERE, "%s is the CA of '%s', not of '%s'", ca_cert_path,
+				  fc_crypto_cert_org(ca), org_name);
+		goto free_keys;
+	}
+	struct fc_crypto_issue_opts o = {
+	    .org = org_name,
+	    .cn = id,
+	    .ou = fc_config_node_kind_name(kind),
+	    .hosts = hosts,
+	    .n_hosts = n_hosts,
+	    .validity_days = (unsigned)days,
+	};
+	if (fc_crypto_key_generate(&key, errmsg) != FC_OK ||
+	    fc_crypto_cert_issue(ca, ca_key, key, &o, &cert, errmsg) != FC_OK ||
+	    write_pair(cert, key, &it, force ? FC_CRYPTO_OVERWRITE : 0, errmsg) != FC_OK) {
+		ret = fc_cli_fail(ISSUE_WHERE, "%s %s of %s: %s", kind_name, id, org_name, errmsg);
+		goto free_keys;
+	}
+	printf("%-6s %-9s %-16s %s\n", org_name, kind_name, id, it.dir);
+free_keys:
+	fc_crypto_cert_free(cert);
+	fc_crypto_key_free(key);
+	fc_crypto_cert_free(ca);
+	fc_crypto_key_free(ca_key);
+free_cfg:
+	fc_config_free(cfg);
+	return ret;
+}
+
 static const struct fc_cli_cmd crypto_cmds[] = {
     {"generate", "create CAs, node and client certificates for a cluster", cmd_generate},
+    {"issue", "issue one node identity with an organisation's existing CA", cmd_issue},
 };
 
 const struct fc_cli_group fc_cli_group_crypto = {
