@@ -48,7 +48,11 @@ struct fc_tpool_group {
 	unsigned waiters; /* threads inside fc_tpool_group_wait */
 };
 
-/* Starts nthreads workers (0 = number of online cores; at most
+/* CPUs this process may run on (its affinity mask, as taskset or a cpuset
+ * restricts it), else the online cores; at least 1. */
+unsigned fc_tpool_ncpus(void);
+
+/* Starts nthreads workers (0 = fc_tpool_ncpus(); at most
  * FC_TPOOL_MAX_THREADS). On success *out is a new pool owned by the caller,
  * to be released with fc_tpool_destroy. */
 int fc_tpool_create(unsigned nthreads, struct fc_tpool **out, char *errmsg);

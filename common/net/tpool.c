@@ -4,6 +4,7 @@
  * verify, MVCC lookups), so the lock is cold; one lock makes group counting,
  * helping waiters and the drain-on-destroy rule easy to get right.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "fc_tpool.h"
 
 #include "fc_err.h"
@@ -11,6 +12,7 @@
 #include "fc_mem.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -185,6 +187,16 @@ unsigned fc_tpool_size(const struct fc_tpool *pool)
 	return pool->nthreads;
 }
 
+unsigned fc_tpool_ncpus(void)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
 int fc_tpool_create(unsigned nthreads, struct fc_tpool **out, char *errmsg)
 {
 	int rc = FC_OK;
@@ -195,8 +207,9 @@ int fc_tpool_create(unsigned nthreads, struct fc_tpool **out, char *errmsg)
 		return fc_errf(errmsg, FC_EINVAL, "tpool: create: NULL out");
 	*out = NULL;
 	if (nthreads == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		nthreads = n > 0 ? (unsigned)n : 1;
+		nthreads = fc_tpool_ncpus();
+		if (nthreads > FC_TPOOL_MAX_THREADS)
+			nthreads = FC_TPOOL_MAX_THREADS;
 	}
 	if (nthreads > FC_TPOOL_MAX_THREADS) {
 		rc = fc_errf(errmsg, FC_EINVAL, "tpool: create: %u threads, at most %u", nthreads,

@@ -42,8 +42,13 @@ static void test_create_sizes(void **state)
 	(void)state;
 	struct fc_tpool *p = NULL;
 	char err[FC_ERRMSG_LEN] = "";
+	assert_true(fc_tpool_ncpus() >= 1);
 	assert_int_equal(fc_tpool_create(0, &p, err), FC_OK);
 	assert_true(fc_tpool_size(p) >= 1);
+	/* 0 = the CPUs this process may run on */
+	assert_int_equal(fc_tpool_size(p), fc_tpool_ncpus() < FC_TPOOL_MAX_THREADS
+					       ? fc_tpool_ncpus()
+					       : FC_TPOOL_MAX_THREADS);
 	fc_tpool_destroy(p);
 	assert_int_equal(fc_tpool_create(FC_TPOOL_MAX_THREADS + 1, &p, err), FC_EINVAL);
 	assert_null(p);
