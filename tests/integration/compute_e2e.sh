@@ -1,8 +1,9 @@
 #!/bin/sh
 # ctest integration/compute_e2e: compute servers end to end (DESIGN.md
 # steps 1-5) on loopback, state read from the storage pool (no memory
-# nodes).
-# Usage: compute_e2e.sh FLEXCHAIN ORDERER STORAGE COMPUTE COMPUTE_CLIENT
+# nodes), or, with MEMORY given, from one memory node (flexchain-memory)
+# that the orderer hands every certified block to.
+# Usage: compute_e2e.sh FLEXCHAIN ORDERER STORAGE COMPUTE COMPUTE_CLIENT [MEMORY]
 #
 # One orderer, one storage replica, four compute servers (Org1: compute0,
 # compute2; Org2: compute1, compute3), policy AND(Org1,Org2), committees of
@@ -22,6 +23,7 @@ ord=$2
 stor=$3
 comp=$4
 cli=$5
+mem=${6:-}
 test_name=compute-e2e
 . "$(dirname "$0")/cluster_lib.sh"
 wait_log() { # FILE PATTERN: bounded wait for a line
@@ -39,6 +41,11 @@ wait_log() { # FILE PATTERN: bounded wait for a line
 # other ports (bounded).
 bind_failed() { grep -qs "address already in use" "$tmp"/*.log; }
 start_cluster() {
+memyaml=""
+[ -z "$mem" ] || memyaml="memory:
+  region_mb: 8
+  nodes:
+    - { id: memory0, org: Org1, host: 127.0.0.1, port: $((base + 8)), data_port: $((base + 9)) }"
 
 cat >"$tmp/cluster.yaml" <<EOC
 cluster: compute-test
@@ -55,6 +62,7 @@ storage:
   write_quorum: 1
   replicas:
     - { id: storage0, org: Org1, host: 127.0.0.1, port: $((base + 2)), data_dir: $tmp/data/storage0 }
+$memyaml
 compute:
   - { id: compute0, org: Org1, host: 127.0.0.1, port: $((base + 3)) }
   - { id: compute1, org: Org2, host: 127.0.0.1, port: $((base + 4)) }
@@ -76,6 +84,10 @@ cfg=$tmp/cluster.yaml
 
 "$stor" --config "$cfg" --id storage0 >"$tmp/storage0.log" 2>&1 &
 pids="$pids $!"
+if [ -n "$mem" ]; then
+	"$mem" --config "$cfg" --id memory0 >"$tmp/memory0.log" 2>&1 &
+	pids="$pids $!"
+fi
 "$ord" --config "$cfg" --id orderer0 >"$tmp/orderer0.log" 2>&1 &
 pids="$pids $!"
 for i in 0 1 2 3; do
@@ -200,4 +212,7 @@ kill -0 "$cpid0" 2>/dev/null && fail "compute0 did not stop on SIGTERM"
 wait "$cpid0" && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || fail "compute0 exited $rc on SIGTERM"
 grep -q 'msg="deregistered"' "$tmp/compute0.log" || fail "compute0 did not deregister"
+if [ -n "$mem" ]; then
+	grep -q 'state=memory' "$tmp/compute0.log" || fail "compute0 did not read state from the memory pool"
+fi
 echo "PASS"
