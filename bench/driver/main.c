@@ -281,26 +281,34 @@ static void setup_confirmed(const struct fc_gw_result *res, void *ud)
 	fc_free(t);
 }
 
+/* Asks the status of setup transaction i (answered in setup_confirmed). On
+ * failure the run is stopped as fatal. */
+static int setup_confirm(struct bench *b, uint64_t i)
+{
+	struct txctx *t = fc_calloc(1, sizeof *t);
+
+	if (!t || fc_gwclient_status(next_client(b), b->s_ids[i], setup_confirmed, t, b->em) !=
+		      FC_OK) {
+		fc_free(t);
+		b->fatal = 1;
+		stop_all(b);
+		return FC_EIO;
+	}
+	t->b = b;
+	t->idx = i;
+	b->s_out++;
+	return FC_OK;
+}
+
 /* Status queries of setup transactions not yet in the ledger go out again
  * from this timer, not straight away. */
 static void setup_timer_cb(uv_timer_t *h)
 {
 	struct bench *b = h->data;
-	struct txctx *t;
 
 	while (b->phase == PH_SETUP_CONFIRM && b->n_retry && b->s_out < b->o.setup_batch) {
-		uint64_t i = b->retry[--b->n_retry];
-		t = fc_calloc(1, sizeof *t);
-		if (!t || fc_gwclient_status(next_client(b), b->s_ids[i], setup_confirmed, t,
-					     b->em) != FC_OK) {
-			fc_free(t);
-			b->fatal = 1;
-			stop_all(b);
+		if (setup_confirm(b, b->retry[--b->n_retry]) != FC_OK)
 			return;
-		}
-		t->b = b;
-		t->idx = i;
-		b->s_out++;
 	}
 	setup_pump(b);
 }
@@ -370,17 +378,8 @@ static void setup_pump(struct bench *b)
 			i = b->c_next++;
 		else
 			break;
-		t = fc_calloc(1, sizeof *t);
-		if (!t || fc_gwclient_status(next_client(b), b->s_ids[i], setup_confirmed, t,
-					     b->em) != FC_OK) {
-			fc_free(t);
-			b->fatal = 1;
-			stop_all(b);
+		if (setup_confirm(b, i) != FC_OK)
 			return;
-		}
-		t->b = b;
-		t->idx = i;
-		b->s_out++;
 	}
 	progress(b, b->c_done >= b->setup_n, "setup: %" PRIu64 "/%" PRIu64 " committed",
 		 b->c_done, b->setup_n);

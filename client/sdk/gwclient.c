@@ -726,6 +726,22 @@ free_c:
 	return fc_errf(errmsg, rc, "gateway client: %s", fc_strerror(rc));
 }
 
+/* A new request with the next id (NULL when out of memory). */
+static struct req *req_new(struct fc_gwclient *c, enum req_kind kind, const char *tx_id, fc_gw_cb cb,
+			   void *ud)
+{
+	struct req *r = fc_calloc(1, sizeof *r);
+
+	if (!r)
+		return NULL;
+	r->id = c->next_id++;
+	r->kind = kind;
+	r->cb = cb;
+	r->ud = ud;
+	snprintf(r->tx_id, sizeof r->tx_id, "%s", tx_id);
+	return r;
+}
+
 static int enqueue(struct fc_gwclient *c, struct req *r)
 {
 	if (npending(c) + 1 > c->ht_cap && ht_grow(c) != FC_OK)
@@ -747,15 +763,10 @@ int fc_gwclient_send(struct fc_gwclient *c, Flexchain__GatewayMode mode,
 
 	if (!c || !p || !cb || c->closing)
 		return fc_errf(errmsg, FC_EINVAL, "gateway client: bad request");
-	r = fc_calloc(1, sizeof *r);
+	r = req_new(c, REQ_GATEWAY, p->tx_id, cb, ud);
 	if (!r)
 		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
-	r->id = c->next_id++;
-	r->kind = REQ_GATEWAY;
 	r->mode = mode;
-	r->cb = cb;
-	r->ud = ud;
-	snprintf(r->tx_id, sizeof r->tx_id, "%s", p->tx_id);
 	gr.mode = mode;
 	gr.proposal = (Flexchain__Proposal *)&p->prop;
 	gr.client_signature.data = p->sig;
@@ -781,14 +792,9 @@ int fc_gwclient_status(struct fc_gwclient *c, const char *tx_id, fc_gw_cb cb, vo
 
 	if (!c || !tx_id || !cb || c->closing)
 		return fc_errf(errmsg, FC_EINVAL, "gateway client: bad request");
-	r = fc_calloc(1, sizeof *r);
+	r = req_new(c, REQ_STATUS, tx_id, cb, ud);
 	if (!r)
 		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
-	r->id = c->next_id++;
-	r->kind = REQ_STATUS;
-	r->cb = cb;
-	r->ud = ud;
-	snprintf(r->tx_id, sizeof r->tx_id, "%s", tx_id);
 	rc = encode_status(r->id, tx_id, &r->payload, &r->len, errmsg);
 	if (rc == FC_OK)
 		rc = enqueue(c, r);

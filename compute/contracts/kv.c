@@ -18,30 +18,37 @@
 
 #include "fc_err.h"
 
+/* The key (argument 0) and, when n is 2, the value (argument 1). */
+static int kv_args(struct fc_contract_ctx *ctx, size_t n, const uint8_t **k, size_t *kl,
+		   const uint8_t **v, size_t *vl, char *errmsg)
+{
+	int rc = fc_ctx_want_args(ctx, n, errmsg);
+	if (rc)
+		return rc;
+	fc_ctx_arg(ctx, 0, k, kl);
+	if (n == 2)
+		fc_ctx_arg(ctx, 1, v, vl);
+	return FC_OK;
+}
+
 static int kv_read(struct fc_contract_ctx *ctx, char *errmsg)
 {
 	const uint8_t *k, *v;
 	size_t kl, vl;
-	int rc = fc_ctx_want_args(ctx, 1, errmsg);
-	if (rc)
-		return rc;
-	fc_ctx_arg(ctx, 0, &k, &kl);
-	rc = fc_ctx_get(ctx, k, kl, &v, &vl, errmsg);
-	if (rc)
-		return rc;
-	return fc_ctx_set_result(ctx, v, vl, errmsg);
+	int rc = kv_args(ctx, 1, &k, &kl, NULL, NULL, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_get(ctx, k, kl, &v, &vl, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_set_result(ctx, v, vl, errmsg);
+	return rc;
 }
 
 static int kv_update(struct fc_contract_ctx *ctx, char *errmsg)
 {
 	const uint8_t *k, *v;
 	size_t kl, vl;
-	int rc = fc_ctx_want_args(ctx, 2, errmsg);
-	if (rc)
-		return rc;
-	fc_ctx_arg(ctx, 0, &k, &kl);
-	fc_ctx_arg(ctx, 1, &v, &vl);
-	return fc_ctx_put(ctx, k, kl, v, vl, errmsg);
+	int rc = kv_args(ctx, 2, &k, &kl, &v, &vl, errmsg);
+	return rc ? rc : fc_ctx_put(ctx, k, kl, v, vl, errmsg);
 }
 
 static int kv_insert(struct fc_contract_ctx *ctx, char *errmsg)
@@ -49,11 +56,9 @@ static int kv_insert(struct fc_contract_ctx *ctx, char *errmsg)
 	char q[FC_CONTRACT_QUOTE_LEN];
 	const uint8_t *k, *v, *old;
 	size_t kl, vl, ol;
-	int rc = fc_ctx_want_args(ctx, 2, errmsg);
+	int rc = kv_args(ctx, 2, &k, &kl, &v, &vl, errmsg);
 	if (rc)
 		return rc;
-	fc_ctx_arg(ctx, 0, &k, &kl);
-	fc_ctx_arg(ctx, 1, &v, &vl);
 	rc = fc_ctx_get(ctx, k, kl, &old, &ol, errmsg);
 	if (rc == FC_OK)
 		return fc_errf(errmsg, FC_EEXIST, "key '%s' exists", fc_contract_quote(k, kl, q));
@@ -62,36 +67,32 @@ static int kv_insert(struct fc_contract_ctx *ctx, char *errmsg)
 	return fc_ctx_put(ctx, k, kl, v, vl, errmsg);
 }
 
+/* Writes VALUE and returns the old value. */
 static int kv_rmw(struct fc_contract_ctx *ctx, char *errmsg)
 {
 	const uint8_t *k, *v, *old;
 	size_t kl, vl, ol;
-	int rc = fc_ctx_want_args(ctx, 2, errmsg);
-	if (rc)
-		return rc;
-	fc_ctx_arg(ctx, 0, &k, &kl);
-	fc_ctx_arg(ctx, 1, &v, &vl);
-	rc = fc_ctx_get(ctx, k, kl, &old, &ol, errmsg);
-	if (rc)
-		return rc;
-	rc = fc_ctx_set_result(ctx, old, ol, errmsg);
-	if (rc)
-		return rc;
-	return fc_ctx_put(ctx, k, kl, v, vl, errmsg);
+	int rc = kv_args(ctx, 2, &k, &kl, &v, &vl, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_get(ctx, k, kl, &old, &ol, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_set_result(ctx, old, ol, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_put(ctx, k, kl, v, vl, errmsg);
+	return rc;
 }
 
+/* Deleting a key that does not exist is an error (FC_ENOTFOUND). */
 static int kv_delete(struct fc_contract_ctx *ctx, char *errmsg)
 {
 	const uint8_t *k, *old;
 	size_t kl, ol;
-	int rc = fc_ctx_want_args(ctx, 1, errmsg);
-	if (rc)
-		return rc;
-	fc_ctx_arg(ctx, 0, &k, &kl);
-	rc = fc_ctx_get(ctx, k, kl, &old, &ol, errmsg);
-	if (rc)
-		return rc;
-	return fc_ctx_del(ctx, k, kl, errmsg);
+	int rc = kv_args(ctx, 1, &k, &kl, NULL, NULL, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_get(ctx, k, kl, &old, &ol, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctx_del(ctx, k, kl, errmsg);
+	return rc;
 }
 
 static const struct fc_contract_func kv_funcs[] = {
