@@ -727,8 +727,8 @@ free_c:
 }
 
 /* A new request with the next id (NULL when out of memory). */
-static struct req *req_new(struct fc_gwclient *c, enum req_kind kind, const char *tx_id, fc_gw_cb cb,
-			   void *ud)
+static struct req *req_new(struct fc_gwclient *c, enum req_kind kind, const char *tx_id,
+			   fc_gw_cb cb, void *ud)
 {
 	struct req *r = fc_calloc(1, sizeof *r);
 
