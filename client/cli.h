@@ -46,4 +46,23 @@ int fc_cli_usage_error(const char *where, const char *fmt, ...)
  * FC_CLI_FAIL. */
 int fc_cli_fail(const char *where, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The end of a command's getopt_long switch, for the options every command
+ * treats alike (`default: return fc_cli_opt_common(WHERE, c, argv, usage);`):
+ * 'h' prints usage to stdout and returns FC_CLI_OK; ':' (an option without
+ * its value) and anything else (an unknown option) print a usage error
+ * naming argv[optind - 1] and return FC_CLI_USAGE. The caller returns what
+ * it returns. usage may be NULL for a caller that handles 'h' itself.
+ * Defined in main.c; for the cmd_*.c files. */
+int fc_cli_opt_common(const char *where, int c, char *const *argv, const char *usage);
+
+/* Defines `const struct fc_cli_group fc_cli_group_<name>` (declared above)
+ * named "<name>" over the command table cmds (an array, not a pointer). */
+#define FC_CLI_DEFINE_GROUP(name_, summary_, cmds_)                                                \
+	const struct fc_cli_group fc_cli_group_##name_ = {                                         \
+	    .name = #name_,                                                                        \
+	    .summary = summary_,                                                                   \
+	    .cmds = cmds_,                                                                         \
+	    .n_cmds = sizeof cmds_ / sizeof cmds_[0],                                              \
+	}
+
 #endif

@@ -310,13 +310,8 @@ static int cmd_show(int argc, char **argv)
 			if (!parse_u64(optarg, &timeout) || timeout == 0 || timeout > 600000)
 				return fc_cli_usage_error(WHERE, "bad timeout '%s'", optarg);
 			break;
-		case 'h':
-			fputs(show_usage, stdout);
-			return FC_CLI_OK;
-		case ':':
-			return fc_cli_usage_error(WHERE, "missing value for %s", argv[optind - 1]);
 		default:
-			return fc_cli_usage_error(WHERE, "unknown option '%s'", argv[optind - 1]);
+			return fc_cli_opt_common(WHERE, c, argv, show_usage);
 		}
 	}
 	if (optind < argc)
@@ -381,9 +376,4 @@ static const struct fc_cli_cmd block_cmds[] = {
     {"show", "show a block: header, graph summary, verdict, who validated it", cmd_show},
 };
 
-const struct fc_cli_group fc_cli_group_block = {
-    .name = "block",
-    .summary = "Inspect blocks held by the storage pool",
-    .cmds = block_cmds,
-    .n_cmds = sizeof block_cmds / sizeof block_cmds[0],
-};
+FC_CLI_DEFINE_GROUP(block, "Inspect blocks held by the storage pool", block_cmds);

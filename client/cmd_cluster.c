@@ -246,13 +246,8 @@ static int cmd_status(int argc, char **argv)
 			if (*end || !*optarg || *optarg == '-' || timeout == 0 || timeout > 600000)
 				return fc_cli_usage_error(WHERE, "bad timeout '%s'", optarg);
 			break;
-		case 'h':
-			fputs(status_usage, stdout);
-			return FC_CLI_OK;
-		case ':':
-			return fc_cli_usage_error(WHERE, "missing value for %s", argv[optind - 1]);
 		default:
-			return fc_cli_usage_error(WHERE, "unknown option '%s'", argv[optind - 1]);
+			return fc_cli_opt_common(WHERE, c, argv, status_usage);
 		}
 	}
 	if (optind < argc)
@@ -304,9 +299,4 @@ static const struct fc_cli_cmd cluster_cmds[] = {
     {"status", "every node's role, health and height; live pools", cmd_status},
 };
 
-const struct fc_cli_group fc_cli_group_cluster = {
-    .name = "cluster",
-    .summary = "Inspect a running cluster",
-    .cmds = cluster_cmds,
-    .n_cmds = sizeof cluster_cmds / sizeof cluster_cmds[0],
-};
+FC_CLI_DEFINE_GROUP(cluster, "Inspect a running cluster", cluster_cmds);

@@ -25,9 +25,11 @@
 #include "cli.h"
 #include "fc_canon.h"
 #include "fc_chaincfg.h"
+#include "fc_chaincfg_rebuild.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
 #include "fc_err.h"
+#include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_net.h"
 #include "fc_policy.h"
@@ -35,7 +37,6 @@
 #include "fc_wire.h"
 
 #define MAX_CHANGES 16
-#define FOLD_BATCH 64
 
 static const char show_usage[] =
     "Usage: flexchain config show [--config FILE]\n"
@@ -145,6 +146,11 @@ static int view_open(struct chainview *v, const char *path, char *em)
 	int rc;
 
 	memset(v, 0, sizeof *v);
+	/* one line per error on stderr: the "configuration changed" info lines
+	 * of fc_chaincfg_rebuild are noise here; a VALID config transaction
+	 * that the configuration refuses is still reported (an error line) */
+	if (!getenv("FLEXCHAIN_LOG"))
+		fc_log_set_level(FC_LOG_WARN);
 	rc = fc_config_load(path, &v->cfg, em);
 	if (rc == FC_OK)
 		rc = fc_chaincfg_genesis(v->cfg, &v->cc, em);
@@ -186,43 +192,46 @@ static int view_height(struct chainview *v, uint64_t *height, int *empty, char *
 	return FC_OK;
 }
 
-/* Folds blocks [v->next, to) into the configuration. */
+/* fc_chaincfg_source.fetch over the replicas in force (ud: the chainview),
+ * the preferred one first; a replica with no block at `from` counts as
+ * missing it. */
+static int view_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
+		      char *em)
+{
+	struct chainview *v = ud;
+	char err[FC_ERRMSG_LEN] = "";
+	size_t n;
+	int rc;
+
+	rc = view_client(v, em);
+	if (rc != FC_OK)
+		return rc;
+	n = fc_storage_client_replicas(v->sc);
+	rc = FC_EIO;
+	for (size_t k = 0; k < n && rc != FC_OK; k++) {
+		size_t r = (v->pref + k) % n;
+		rc = fc_storage_get_blocks(v->sc, r, from, count, out, err);
+		if (rc == FC_OK && (*out)->n_blocks == 0) {
+			fc_wire_free(&(*out)->base);
+			*out = NULL;
+			rc = fc_errf(err, FC_ENOTFOUND, "%s: no block %llu", replica_id(v, r),
+				     (unsigned long long)from);
+		}
+		if (rc == FC_OK)
+			v->pref = r;
+	}
+	if (rc != FC_OK)
+		return fc_errf(em, rc, "%s", err); /* fc_chaincfg_rebuild names the height */
+	return FC_OK;
+}
+
+/* Folds blocks [v->next, to) into the configuration, as the nodes do
+ * (fc_chaincfg_rebuild.h). */
 static int view_fold(struct chainview *v, uint64_t to, char *em)
 {
-	char err[FC_ERRMSG_LEN] = "";
-	int rc = FC_OK;
+	const struct fc_chaincfg_source src = {.fetch = view_fetch, .ud = v};
 
-	while (v->next < to) {
-		Flexchain__BlockReply *br = NULL;
-		uint64_t want = to - v->next < FOLD_BATCH ? to - v->next : FOLD_BATCH;
-		size_t n;
-
-		rc = view_client(v, em);
-		if (rc != FC_OK)
-			return rc;
-		n = fc_storage_client_replicas(v->sc);
-		rc = FC_EIO;
-		for (size_t k = 0; k < n && rc != FC_OK; k++) {
-			size_t r = (v->pref + k) % n;
-			rc = fc_storage_get_blocks(v->sc, r, v->next, want, &br, err);
-			if (rc == FC_OK && br->n_blocks == 0) {
-				fc_wire_free(&br->base);
-				br = NULL;
-				rc = fc_errf(err, FC_ENOTFOUND, "%s: no block %llu",
-					     replica_id(v, r), (unsigned long long)v->next);
-			}
-			if (rc == FC_OK)
-				v->pref = r;
-		}
-		if (rc != FC_OK)
-			return fc_errf(em, rc, "read blocks from height %llu: %s",
-				       (unsigned long long)v->next, err);
-		rc = fc_chaincfg_fold_reply(&v->cc, &v->next, to, br, em);
-		fc_wire_free(&br->base);
-		if (rc != FC_OK)
-			return rc;
-	}
-	return FC_OK;
+	return fc_chaincfg_rebuild(&v->cc, &v->next, to, &src, em);
 }
 
 /* The configuration in force at the chain's height; *height is the
@@ -296,13 +305,8 @@ static int cmd_show(int argc, char **argv)
 		case 'c':
 			config = optarg;
 			break;
-		case 'h':
-			fputs(show_usage, stdout);
-			return FC_CLI_OK;
-		case ':':
-			return fc_cli_usage_error(where, "missing value for %s", argv[optind - 1]);
 		default:
-			return fc_cli_usage_error(where, "unknown option '%s'", argv[optind - 1]);
+			return fc_cli_opt_common(where, c, argv, show_usage);
 		}
 	}
 	if (optind < argc)
@@ -660,15 +664,8 @@ static int cmd_update(int argc, char **argv)
 				goto out;
 			}
 			break;
-		case 'h':
-			fputs(update_usage, stdout);
-			rc = FC_CLI_OK;
-			goto out;
-		case ':':
-			rc = fc_cli_usage_error(where, "missing value for %s", argv[optind - 1]);
-			goto out;
 		default:
-			rc = fc_cli_usage_error(where, "unknown option '%s'", argv[optind - 1]);
+			rc = fc_cli_opt_common(where, c, argv, update_usage);
 			goto out;
 		}
 	}
@@ -756,9 +753,4 @@ static const struct fc_cli_cmd config_cmds[] = {
     {"update", "propose a config transaction and wait for its status", cmd_update},
 };
 
-const struct fc_cli_group fc_cli_group_config = {
-    .name = "config",
-    .summary = "Show and change the chain-agreed configuration",
-    .cmds = config_cmds,
-    .n_cmds = sizeof config_cmds / sizeof config_cmds[0],
-};
+FC_CLI_DEFINE_GROUP(config, "Show and change the chain-agreed configuration", config_cmds);

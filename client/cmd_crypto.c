@@ -224,6 +224,54 @@ static int generate(const struct fc_config *cfg, const struct plan *pl, unsigned
 	return rc;
 }
 
+/* The options `crypto generate` and `crypto issue` share: --config, --out,
+ * --force, --days, --help and the errors of getopt_long. */
+struct common_opts {
+	const char *config_path;
+	const char *out;
+	int force;
+	unsigned long days;
+};
+
+/* Returned by common_opt when the option was taken and parsing goes on. */
+#define OPT_TAKEN (-1)
+
+/* Takes option c (getopt_long's return, optarg set) into co: OPT_TAKEN, or
+ * the exit code the command returns (help printed, usage error). */
+static int common_opt(const char *where, const char *usage, int c, char **argv,
+		      struct common_opts *co)
+{
+	switch (c) {
+	case 'c':
+		co->config_path = optarg;
+		return OPT_TAKEN;
+	case 'o':
+		co->out = optarg;
+		return OPT_TAKEN;
+	case 'f':
+		co->force = 1;
+		return OPT_TAKEN;
+	case 'd': {
+		char *end = NULL;
+		errno = 0;
+		co->days = strtoul(optarg, &end, 10);
+		if (errno || !end || *end || optarg[0] == '-' || co->days < 1 || co->days > 36500)
+			return fc_cli_usage_error(
+			    where, "--days '%s' is not a number of days in 1..36500", optarg);
+		return OPT_TAKEN;
+	}
+	case 'h':
+		fputs(usage, stdout);
+		return FC_CLI_OK;
+	case ':':
+		return fc_cli_usage_error(where, "option '%s' needs a value", argv[optind - 1]);
+	default:
+		if (optopt)
+			return fc_cli_usage_error(where, "unknown option '-%c'", optopt);
+		return fc_cli_usage_error(where, "unknown option '%s'", argv[optind - 1]);
+	}
+}
+
 static int cmd_generate(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -231,10 +279,8 @@ static int cmd_generate(int argc, char **argv)
 	    {"force", no_argument, NULL, 'f'},	      {"days", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL;
-	const char *out = NULL;
-	int force = 0;
-	unsigned long days = 0;
+	struct common_opts co = {0};
+	const char *out;
 	int c;
 	int ret = FC_CLI_OK;
 	char errmsg[FC_ERRMSG_LEN] = "";
@@ -245,48 +291,18 @@ static int cmd_generate(int argc, char **argv)
 	optind = 0; /* glibc: full re-initialisation for this argv */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:o:fd:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'd': {
-			char *end = NULL;
-			errno = 0;
-			days = strtoul(optarg, &end, 10);
-			if (errno || !end || *end || optarg[0] == '-' || days < 1 || days > 36500)
-				return fc_cli_usage_error(WHERE,
-							  "--days '%s' is not a number of "
-							  "days in 1..36500",
-							  optarg);
-			break;
-		}
-		case 'h':
-			fputs(generate_usage, stdout);
-			return FC_CLI_OK;
-		case ':':
-			return fc_cli_usage_error(WHERE, "option '%s' needs a value",
-						  argv[optind - 1]);
-		default:
-			if (optopt)
-				return fc_cli_usage_error(WHERE, "unknown option '-%c'", optopt);
-			return fc_cli_usage_error(WHERE, "unknown option '%s'", argv[optind - 1]);
-		}
+		int orc = common_opt(WHERE, generate_usage, c, argv, &co);
+		if (orc != OPT_TAKEN)
+			return orc;
 	}
 	if (optind < argc)
 		return fc_cli_usage_error(WHERE, "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
+	if (!co.config_path)
 		return fc_cli_usage_error(WHERE, "--config FILE is required");
 
-	if (fc_config_load(config_path, &cfg, errmsg) != FC_OK)
+	if (fc_config_load(co.config_path, &cfg, errmsg) != FC_OK)
 		return fc_cli_fail(WHERE, "%s", errmsg);
-	if (!out)
-		out = cfg->crypto_dir;
+	out = co.out ? co.out : cfg->crypto_dir;
 	if (strlen(out) >= sizeof abs_out - 256) {
 		ret = fc_cli_fail(WHERE, "output directory path is too long");
 		goto free_cfg;
@@ -300,7 +316,7 @@ static int cmd_generate(int argc, char **argv)
 		ret = fc_cli_fail(WHERE, "%s", errmsg);
 		goto free_plan;
 	}
-	if (!force) {
+	if (!co.force) {
 		size_t n = 0;
 		const char *first = existing(&pl, &n);
 		if (first) {
@@ -315,7 +331,8 @@ static int cmd_generate(int argc, char **argv)
 		ret = fc_cli_fail(WHERE, "%s", errmsg);
 		goto free_plan;
 	}
-	if (generate(cfg, &pl, (unsigned)days, force ? FC_CRYPTO_OVERWRITE : 0, errmsg) != FC_OK) {
+	if (generate(cfg, &pl, (unsigned)co.days, co.force ? FC_CRYPTO_OVERWRITE : 0, errmsg) !=
+	    FC_OK) {
 		ret = fc_cli_fail(WHERE, "%s", errmsg);
 		goto free_plan;
 	}
@@ -373,13 +390,11 @@ static int cmd_issue(int argc, char **argv)
 	    {"force", no_argument, NULL, 'f'},	      {"days", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL, *org_name = NULL, *kind_name = NULL, *id = NULL;
-	const char *out = NULL;
+	struct common_opts co = {0};
+	const char *org_name = NULL, *kind_name = NULL, *id = NULL;
 	const char *hosts[ISSUE_HOSTS_MAX];
 	size_t n_hosts = 0;
 	enum fc_node_kind kind = FC_NODE_COMPUTE;
-	int force = 0;
-	unsigned long days = 0;
 	int c;
 	int ret = FC_CLI_OK;
 	char errmsg[FC_ERRMSG_LEN] = "";
@@ -393,9 +408,6 @@ static int cmd_issue(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:g:k:i:H:o:fd:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
 		case 'g':
 			org_name = optarg;
 			break;
@@ -417,40 +429,16 @@ static int cmd_issue(int argc, char **argv)
 							  ISSUE_HOSTS_MAX - 1);
 			hosts[n_hosts++] = optarg;
 			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 'd': {
-			char *end = NULL;
-			errno = 0;
-			days = strtoul(optarg, &end, 10);
-			if (errno || !end || *end || optarg[0] == '-' || days < 1 || days > 36500)
-				return fc_cli_usage_error(ISSUE_WHERE,
-							  "--days '%s' is not a number of "
-							  "days in 1..36500",
-							  optarg);
-			break;
+		default: {
+			int orc = common_opt(ISSUE_WHERE, issue_usage, c, argv, &co);
+			if (orc != OPT_TAKEN)
+				return orc;
 		}
-		case 'h':
-			fputs(issue_usage, stdout);
-			return FC_CLI_OK;
-		case ':':
-			return fc_cli_usage_error(ISSUE_WHERE, "option '%s' needs a value",
-						  argv[optind - 1]);
-		default:
-			if (optopt)
-				return fc_cli_usage_error(ISSUE_WHERE, "unknown option '-%c'",
-							  optopt);
-			return fc_cli_usage_error(ISSUE_WHERE, "unknown option '%s'",
-						  argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return fc_cli_usage_error(ISSUE_WHERE, "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
+	if (!co.config_path)
 		return fc_cli_usage_error(ISSUE_WHERE, "--config FILE is required");
 	if (!org_name)
 		return fc_cli_usage_error(ISSUE_WHERE, "--org ORG is required");
@@ -459,12 +447,12 @@ static int cmd_issue(int argc, char **argv)
 	if (!id || !*id)
 		return fc_cli_usage_error(ISSUE_WHERE, "--id ID is required");
 
-	if (fc_config_load(config_path, &cfg, errmsg) != FC_OK)
+	if (fc_config_load(co.config_path, &cfg, errmsg) != FC_OK)
 		return fc_cli_fail(ISSUE_WHERE, "%s", errmsg);
 	const struct fc_config_org *org = fc_config_find_org(cfg, org_name);
 	if (!org) {
 		ret = fc_cli_fail(ISSUE_WHERE, "organisation '%s' is not in %s", org_name,
-				  config_path);
+				  co.config_path);
 		goto free_cfg;
 	}
 	/* An id the configuration already names keeps its organisation and
@@ -476,18 +464,18 @@ static int cmd_issue(int argc, char **argv)
 		    strcmp(cfg->orgs[known->org_index].name, org_name) != 0) {
 			ret = fc_cli_fail(ISSUE_WHERE, "'%s' is a %s of %s in %s, not a %s of %s",
 					  id, fc_config_node_kind_name(known->kind),
-					  cfg->orgs[known->org_index].name, config_path, kind_name,
-					  org_name);
+					  cfg->orgs[known->org_index].name, co.config_path,
+					  kind_name, org_name);
 			goto free_cfg;
 		}
 		if (known->host && *known->host)
 			hosts[n_hosts++] = known->host;
 	}
 
-	snprintf(tree, sizeof tree, "%s", out ? out : cfg->crypto_dir);
+	snprintf(tree, sizeof tree, "%s", co.out ? co.out : cfg->crypto_dir);
 	for (size_t l = strlen(tree); l > 1 && tree[l - 1] == '/'; l--)
 		tree[l - 1] = '\0';
-	if (out) {
+	if (co.out) {
 		if (fc_identity_paths(tree, org_name, NULL, NULL, NULL, ca_cert_path, ca_key_path,
 				      PATH_MAX, errmsg) != FC_OK) {
 			ret = fc_cli_fail(ISSUE_WHERE, "%s", errmsg);
@@ -502,7 +490,7 @@ static int cmd_issue(int argc, char **argv)
 		ret = fc_cli_fail(ISSUE_WHERE, "%s", errmsg);
 		goto free_cfg;
 	}
-	if (!force) {
+	if (!co.force) {
 		struct stat st;
 		const char *there = lstat(it.cert, &st) == 0  ? it.cert
 				    : lstat(it.key, &st) == 0 ? it.key
@@ -534,11 +522,11 @@ static int cmd_issue(int argc, char **argv)
 	    .ou = fc_config_node_kind_name(kind),
 	    .hosts = hosts,
 	    .n_hosts = n_hosts,
-	    .validity_days = (unsigned)days,
+	    .validity_days = (unsigned)co.days,
 	};
 	if (fc_crypto_key_generate(&key, errmsg) != FC_OK ||
 	    fc_crypto_cert_issue(ca, ca_key, key, &o, &cert, errmsg) != FC_OK ||
-	    write_pair(cert, key, &it, force ? FC_CRYPTO_OVERWRITE : 0, errmsg) != FC_OK) {
+	    write_pair(cert, key, &it, co.force ? FC_CRYPTO_OVERWRITE : 0, errmsg) != FC_OK) {
 		ret = fc_cli_fail(ISSUE_WHERE, "%s %s of %s: %s", kind_name, id, org_name, errmsg);
 		goto free_keys;
 	}
@@ -558,9 +546,4 @@ static const struct fc_cli_cmd crypto_cmds[] = {
     {"issue", "issue one node identity with an organisation's existing CA", cmd_issue},
 };
 
-const struct fc_cli_group fc_cli_group_crypto = {
-    .name = "crypto",
-    .summary = "Key material: certificates and keys of a cluster",
-    .cmds = crypto_cmds,
-    .n_cmds = sizeof crypto_cmds / sizeof crypto_cmds[0],
-};
+FC_CLI_DEFINE_GROUP(crypto, "Key material: certificates and keys of a cluster", crypto_cmds);

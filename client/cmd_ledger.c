@@ -244,9 +244,4 @@ static const struct fc_cli_cmd ledger_cmds[] = {
     {"verify", "check a storage replica's ledger: hash chain, signatures, state", cmd_verify},
 };
 
-const struct fc_cli_group fc_cli_group_ledger = {
-    .name = "ledger",
-    .summary = "Storage ledgers: offline verification",
-    .cmds = ledger_cmds,
-    .n_cmds = sizeof ledger_cmds / sizeof ledger_cmds[0],
-};
+FC_CLI_DEFINE_GROUP(ledger, "Storage ledgers: offline verification", ledger_cmds);

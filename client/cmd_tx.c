@@ -112,10 +112,8 @@ static int parse(const char *where, const char *usage, int allow_async, int argc
 			fputs(common_opts, stdout);
 			fputs(exit_text, stdout);
 			return FC_CLI_OK;
-		case ':':
-			return fc_cli_usage_error(where, "missing value for %s", argv[optind - 1]);
 		default:
-			return fc_cli_usage_error(where, "unknown option '%s'", argv[optind - 1]);
+			return fc_cli_opt_common(where, c, argv, NULL);
 		}
 	}
 	if (!o->config)
@@ -303,9 +301,4 @@ static const struct fc_cli_cmd tx_cmds[] = {
     {"status", "look up a transaction's final status by id", cmd_status},
 };
 
-const struct fc_cli_group fc_cli_group_tx = {
-    "tx",
-    "submit, evaluate and look up transactions through a gateway",
-    tx_cmds,
-    sizeof tx_cmds / sizeof tx_cmds[0],
-};
+FC_CLI_DEFINE_GROUP(tx, "submit, evaluate and look up transactions through a gateway", tx_cmds);

@@ -1,5 +1,6 @@
 /* flexchain - the command-line client: dispatch `flexchain <group> <command>`
  * to the command tables of cli.h. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +51,20 @@ int fc_cli_fail(const char *where, const char *fmt, ...)
 	vline(where, fmt, ap, "");
 	va_end(ap);
 	return FC_CLI_FAIL;
+}
+
+int fc_cli_opt_common(const char *where, int c, char *const *argv, const char *usage)
+{
+	switch (c) {
+	case 'h':
+		if (usage)
+			fputs(usage, stdout);
+		return FC_CLI_OK;
+	case ':':
+		return fc_cli_usage_error(where, "missing value for %s", argv[optind - 1]);
+	default:
+		return fc_cli_usage_error(where, "unknown option '%s'", argv[optind - 1]);
+	}
 }
 
 static int is_help(const char *a)

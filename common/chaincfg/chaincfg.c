@@ -389,16 +389,6 @@ static char *dup_opt(const char *s, int *fail)
 	return d;
 }
 
-static void node_free(struct fc_config_node *n)
-{
-	fc_free(n->id);
-	fc_free(n->org);
-	fc_free(n->host);
-	fc_free(n->data_dir);
-	fc_free(n->cert);
-	fc_free(n->key);
-}
-
 static void snap_free(struct fc_chaincfg *c)
 {
 	struct fc_config *v = &c->view;
@@ -419,9 +409,9 @@ static void snap_free(struct fc_chaincfg *c)
 	for (size_t i = 0; v->contracts && i < v->n_contracts; i++)
 		fc_free(v->contracts[i].name);
 	for (size_t i = 0; v->storage.replicas && i < v->storage.n_replicas; i++)
-		node_free(&v->storage.replicas[i]);
+		fc_config_node_free(&v->storage.replicas[i]);
 	for (size_t i = 0; v->memory.nodes && i < v->memory.n_nodes; i++)
-		node_free(&v->memory.nodes[i]);
+		fc_config_node_free(&v->memory.nodes[i]);
 	fc_free(v->orgs);
 	fc_free(c->ca);
 	fc_free(v->policies);
@@ -997,35 +987,5 @@ int fc_chaincfg_envelope(const Flexchain__ConfigTx *tx, const fc_cert *cert, con
 out:
 	fc_free(buf);
 	fc_free(sig);
-	return rc;
-}
-
-int fc_chaincfg_fold_reply(struct fc_chaincfg **cc, uint64_t *next, uint64_t to,
-			   const Flexchain__BlockReply *br, char *errmsg)
-{
-	int rc = FC_OK;
-
-	if (!cc || !*cc || !next || !br)
-		return fc_errf(errmsg, FC_EINVAL, "chain config: invalid arguments");
-	if (br->n_decisions != br->n_blocks)
-		return fc_errf(errmsg, FC_EPROTO, "fold height %llu: %zu blocks, %zu decisions",
-			       (unsigned long long)*next, br->n_blocks, br->n_decisions);
-	for (size_t i = 0; i < br->n_blocks && *next < to && rc == FC_OK; i++) {
-		const Flexchain__Block *b = br->blocks[i];
-		const Flexchain__Decision *d = br->decisions[i];
-		struct fc_chaincfg *n = NULL;
-
-		if (!b || !b->header || b->header->height != *next || !d || !d->verdict ||
-		    d->verdict->tx_status.len != b->n_envelopes)
-			return fc_errf(errmsg, FC_EPROTO,
-				       "fold height %llu: block or decision missing or malformed",
-				       (unsigned long long)*next);
-		rc = fc_chaincfg_apply_block(*cc, b, d->verdict->tx_status.data, &n, errmsg);
-		if (rc != FC_OK)
-			break;
-		fc_chaincfg_unref(*cc);
-		*cc = n;
-		(*next)++;
-	}
 	return rc;
 }

@@ -1216,7 +1216,7 @@ out_file:
 	return rc;
 }
 
-static void node_free(struct fc_config_node *n)
+void fc_config_node_free(struct fc_config_node *n)
 {
 	fc_free(n->id);
 	fc_free(n->org);
@@ -1247,7 +1247,7 @@ void fc_config_free(struct fc_config *cfg)
 		fc_free(cfg->contracts[i].name);
 	fc_free(cfg->contracts);
 	for (size_t i = 0; i < cfg->n_nodes; i++)
-		node_free(&cfg->nodes[i]);
+		fc_config_node_free(&cfg->nodes[i]);
 	fc_free(cfg->nodes);
 	fc_free(cfg->metrics.bind);
 	fc_free(cfg->crypto_dir);

@@ -218,6 +218,11 @@ int fc_config_parse(const char *yaml, size_t len, const char *name, const char *
 /* Frees everything the configuration owns. NULL is a no-op. */
 void fc_config_free(struct fc_config *cfg);
 
+/* Frees the strings node n owns (id, org, host, data_dir, cert, key), not n
+ * itself; for fc_config_free and for owners of nodes built outside it (the
+ * snapshots of fc_chaincfg.h). */
+void fc_config_node_free(struct fc_config_node *n);
+
 /* Lookups. The result points into cfg (valid until fc_config_free) or is
  * NULL when there is no such entry. */
 const struct fc_config_org *fc_config_find_org(const struct fc_config *cfg, const char *name);

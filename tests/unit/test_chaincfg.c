@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fc_chaincfg.h"
+#include "fc_chaincfg_rebuild.h"
 #include "fc_config.h"
 #include "fc_test_chain.h"
 #include "fc_wire.h"
@@ -353,6 +354,33 @@ static void test_refusals(void **state)
 }
 
 /* ------------------------------------------------- through fc_validate */
+
+/* A block source (fc_chaincfg_rebuild.h) serving rep, which stays the
+ * test's: for height `at` only (FC_ENOTFOUND elsewhere), or for any height
+ * when `any`. */
+struct one_src {
+	Flexchain__BlockReply *rep;
+	uint64_t at;
+	int any;
+};
+
+static int one_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
+		     char *errmsg)
+{
+	struct one_src *os = ud;
+
+	(void)count;
+	if (!os->any && from != os->at)
+		return fc_errf(errmsg, FC_ENOTFOUND, "no block %llu", (unsigned long long)from);
+	*out = os->rep;
+	return FC_OK;
+}
+
+static void one_release(void *ud, Flexchain__BlockReply *br)
+{
+	(void)ud;
+	(void)br;
+}
 
 struct vstate {
 	struct fct_state st; /* first: fct_* state ops take the ud as this */
@@ -706,15 +734,34 @@ static void test_envelope(void **state)
 	rep.n_blocks = rep.n_decisions = 1;
 	rep.blocks = &bp;
 	rep.decisions = &decp;
-	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 4, &rep, err), FC_OK);
+	struct one_src os = {.rep = &rep, .at = 4};
+	const struct fc_chaincfg_source src = {
+	    .fetch = one_fetch, .release = one_release, .ud = &os};
+	assert_int_equal(fc_chaincfg_rebuild(&cc, &next, 4, &src, err), FC_OK);
 	assert_int_equal(next, 4); /* stops before `to` */
 	assert_ptr_equal(cc, gen);
-	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_OK);
+	/* block 4 folded, then no block 5: the source's error, block 4 kept */
+	assert_int_equal(fc_chaincfg_rebuild(&cc, &next, 10, &src, err), FC_ENOTFOUND);
 	assert_int_equal(next, 5);
 	assert_int_equal(fc_chaincfg_sequence(cc), 1);
 	assert_int_equal(fc_chaincfg_from_height(cc), 5);
 	assert_int_equal(fc_chaincfg_config(cc)->storage.write_quorum, 2);
 	/* a reply that does not start at next */
+	os.any = 1;
+	assert_int_equal(fc_chaincfg_rebuild(&cc, &next, 10, &src, err), FC_EPROTO);
+	assert_int_equal(next, 5);
+	fc_chaincfg_unref(cc);
+	/* the same through fc_chaincfg_fold_reply: it folds what the one reply
+	 * holds, short of `to` */
+	cc = fc_chaincfg_ref(gen);
+	next = 4;
+	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 4, &rep, err), FC_OK);
+	assert_int_equal(next, 4);
+	assert_ptr_equal(cc, gen);
+	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_OK);
+	assert_int_equal(next, 5);
+	assert_int_equal(fc_chaincfg_sequence(cc), 1);
+	assert_int_equal(fc_chaincfg_config(cc)->storage.write_quorum, 2);
 	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_EPROTO);
 	assert_int_equal(next, 5);
 	fc_chaincfg_unref(cc);
