@@ -27,15 +27,9 @@
 #include "fc_log.h"
 
 #include "../../storage-pool/ledger_fixture.h"
+#include "bench_util.h"
 
 #define KEYSPACE 1000000u
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -45,21 +39,7 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw
 	return remove(p);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
 
 static void usage(void)
 {
@@ -155,8 +135,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	t0 = now_s();
-	for (uint64_t h = 0; done < max_blocks && now_s() - t0 < max_seconds; h++) {
+	t0 = bench_now_s();
+	for (uint64_t h = 0; done < max_blocks && bench_now_s() - t0 < max_seconds; h++) {
 		struct lf_block *b;
 		size_t n = h == 0 ? 1 : ntx;
 
@@ -165,7 +145,7 @@ int main(int argc, char **argv)
 			txs[0].config_seq = 1; /* genesis: config only */
 		} else {
 			for (size_t i = 0; i < ntx; i++) {
-				uint64_t r = rng();
+				uint64_t r = bench_rng(&rng_state);
 				/* distinct keys inside one transaction */
 				unsigned base = (unsigned)(r % KEYSPACE);
 				txs[i].status = r % 20 == 0
@@ -178,7 +158,7 @@ int main(int argc, char **argv)
 					snprintf(k, 16, "acct%08u",
 						 (unsigned)((base + w * 7919u) % KEYSPACE));
 					for (size_t j = 0; j < vsize; j++)
-						v[j] = (uint8_t)(rng() >> 24);
+						v[j] = (uint8_t)(bench_rng(&rng_state) >> 24);
 					txs[i].writes[w] = (struct lf_write){
 					    .key = k, .value = v, .value_len = vsize};
 				}
@@ -189,9 +169,9 @@ int main(int argc, char **argv)
 			block_bytes = flexchain__block__get_packed_size(b->block) +
 				      flexchain__verdict__get_packed_size(b->verdict) +
 				      flexchain__commit_certificate__get_packed_size(b->cert);
-		double a = now_s();
+		double a = bench_now_s();
 		int arc = fc_ledger_append(l, b->block, b->verdict, b->cert, msg);
-		double d = now_s() - a;
+		double d = bench_now_s() - a;
 		memcpy(prev, b->hash, FC_HASH_LEN);
 		lf_block_free(b);
 		if (arc) {
@@ -204,12 +184,12 @@ int main(int argc, char **argv)
 		t_append += d;
 		txs_done += ntx;
 	}
-	wall = now_s() - t0;
+	wall = bench_now_s() - t0;
 	if (done == 0) {
 		fprintf(stderr, "no block appended\n");
 		goto out;
 	}
-	qsort(lat, done, sizeof *lat, cmp_double);
+	qsort(lat, done, sizeof *lat, bench_cmp_double);
 	printf("ledger_append: dir=%s txs/block=%lu writes/tx=%lu value=%luB "
 	       "block+verdict+cert=%.1f KiB wal_sync=1 hash_checks=%s\n",
 	       dir, ntx, nwrites, vsize, (double)block_bytes / 1024,

@@ -21,36 +21,15 @@
 #include "fc_memclient.h"
 #include "fc_mempool.h"
 
+#include "bench_util.h"
+
 #define VLEN 100
 #define LOAD_BLOCK 10000u
 #define MAX_SAMPLES (4u << 20)
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
 static void key_name(char *buf, uint64_t k)
 {
 	snprintf(buf, 32, "key-%010llu", (unsigned long long)k);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 struct dist {
@@ -65,8 +44,8 @@ static uint64_t dist_pick(const struct dist *d, uint64_t *rng)
 	uint64_t lo = 0, hi;
 
 	if (!d->cdf)
-		return rng_next(rng) % d->n;
-	u = (double)(rng_next(rng) >> 11) / (double)(1ull << 53);
+		return bench_rng(rng) % d->n;
+	u = (double)(bench_rng(rng) >> 11) / (double)(1ull << 53);
 	hi = d->n - 1;
 	while (lo < hi) {
 		uint64_t mid = (lo + hi) / 2;
@@ -87,11 +66,11 @@ static int run(struct fc_memclient *mc, const struct dist *d, size_t batch, doub
 	static unsigned char bufs[FC_MEMCLIENT_MAX_BATCH][VLEN];
 	char keys[FC_MEMCLIENT_MAX_BATCH][32], err[FC_ERRMSG_LEN] = "";
 	uint64_t rng = 88172645463325252ull, gets = 0, nsamp = 0, errors = 0;
-	double t0 = now_s(), t_end = t0 + seconds, t;
+	double t0 = bench_now_s(), t_end = t0 + seconds, t;
 	struct fc_memclient_stats st;
 
 	fc_memclient_stats_reset(mc);
-	while ((t = now_s()) < t_end) {
+	while ((t = bench_now_s()) < t_end) {
 		double t1;
 
 		for (size_t i = 0; i < batch; i++) {
@@ -104,7 +83,7 @@ static int run(struct fc_memclient *mc, const struct dist *d, size_t batch, doub
 			fprintf(stderr, "mget: %s\n", err);
 			return 1;
 		}
-		t1 = now_s();
+		t1 = bench_now_s();
 		for (size_t i = 0; i < batch; i++)
 			if (rq[i].rc != FC_OK)
 				errors++;
@@ -114,9 +93,9 @@ static int run(struct fc_memclient *mc, const struct dist *d, size_t batch, doub
 	}
 	if (!measure)
 		return 0;
-	t = now_s() - t0;
+	t = bench_now_s() - t0;
 	fc_memclient_stats(mc, &st);
-	qsort(samples, nsamp, sizeof *samples, cmp_double);
+	qsort(samples, nsamp, sizeof *samples, bench_cmp_double);
 	printf("%-8s %-6s batch=%-3zu gets/s=%9.0f p50_us=%7.1f p99_us=%7.1f "
 	       "hit_ratio=%.3f rt_per_get=%.3f doorbells_per_get=%.3f retries=%llu errors=%llu\n",
 	       d->name, batch > 1 ? "batch" : "single", batch, (double)gets / t,
@@ -189,7 +168,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "out of memory\n");
 		goto out;
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (uint64_t k0 = 0, h = 1; k0 < nkeys; k0 += LOAD_BLOCK, h++) {
 		uint32_t n = (uint32_t)(nkeys - k0 < LOAD_BLOCK ? nkeys - k0 : LOAD_BLOCK);
 
@@ -210,7 +189,7 @@ int main(int argc, char **argv)
 	fc_mempool_stats(mp, &ms);
 	printf("loaded keys=%llu value_bytes=%d in %.2fs: region_bytes=%llu hugepages=%d "
 	       "buckets=%llu slots_used=%llu/%llu bytes_live=%llu transport=%s\n",
-	       (unsigned long long)nkeys, VLEN, now_s() - t0,
+	       (unsigned long long)nkeys, VLEN, bench_now_s() - t0,
 	       (unsigned long long)mcfg.region_bytes, ms.hugepages,
 	       (unsigned long long)ms.bucket_count, (unsigned long long)ms.slots_used,
 	       (unsigned long long)ms.slots_total, (unsigned long long)ms.bytes_live,
@@ -233,7 +212,7 @@ int main(int argc, char **argv)
 			cdf[i] = (i ? cdf[i - 1] : 0.0) + 1.0 / pow((double)(i + 1), 0.99) / sum;
 		/* Steady state: the client has seen every key once (one pass of
 		 * batched gets over the key space fills its address cache). */
-		t0 = now_s();
+		t0 = bench_now_s();
 		for (uint64_t k0 = 0; k0 < nkeys; k0 += FC_MEMCLIENT_MAX_BATCH) {
 			struct fc_memclient_req rq[FC_MEMCLIENT_MAX_BATCH];
 			size_t n = nkeys - k0 < FC_MEMCLIENT_MAX_BATCH ? nkeys - k0
@@ -249,7 +228,7 @@ int main(int argc, char **argv)
 				goto out;
 			}
 		}
-		printf("warm-up: one batched pass over all keys in %.2fs\n", now_s() - t0);
+		printf("warm-up: one batched pass over all keys in %.2fs\n", bench_now_s() - t0);
 		for (int di = 0; di < 2; di++) {
 			size_t sizes[2] = { 1, batch };
 

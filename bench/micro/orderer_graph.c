@@ -16,6 +16,8 @@
 #include "fc_mem.h"
 #include "flexchain.pb-c.h"
 
+#include "bench_util.h"
+
 #define TXS 500
 #define KEYLEN 16
 
@@ -29,29 +31,6 @@ struct blk {
 
 static uint64_t rng_state = 88172645463325252ull;
 
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Four distinct keys, reads and writes each sorted (as fc_wire wants). */
 static void fill(struct blk *b, uint64_t keyspace)
 {
@@ -59,7 +38,7 @@ static void fill(struct blk *b, uint64_t keyspace)
 		uint64_t k[4];
 		for (int i = 0; i < 4; i++) {
 		again:
-			k[i] = rng() % keyspace;
+			k[i] = bench_rng(&rng_state) % keyspace;
 			for (int j = 0; j < i; j++)
 				if (k[j] == k[i])
 					goto again;
@@ -114,16 +93,16 @@ static void run(const char *name, uint64_t keyspace, int blocks)
 		uint64_t t0;
 
 		fill(b, keyspace);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		if (fc_depgraph_build(b->envp, TXS, &g, errmsg) != FC_OK) {
 			fprintf(stderr, "depgraph: %s\n", errmsg);
 			exit(1);
 		}
-		us[i] = (now_ns() - t0) / 1000u;
+		us[i] = (bench_now_ns() - t0) / 1000u;
 		edges += fc_depgraph_edges(g);
 		fc_depgraph_free(g);
 	}
-	qsort(us, (size_t)blocks, sizeof *us, cmp_u64);
+	qsort(us, (size_t)blocks, sizeof *us, bench_cmp_u64);
 	printf("%-22s keyspace=%-8llu blocks=%d txs/block=%d keys/tx=4 edges/block=%.1f "
 	       "p50=%lluus p99=%lluus max=%lluus\n",
 	       name, (unsigned long long)keyspace, blocks, TXS, (double)edges / blocks,

@@ -39,11 +39,14 @@
 #include "fc_config.h"
 #include "fc_crypto.h"
 #include "fc_err.h"
+#include "fc_gwclient.h"
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_net.h"
 #include "fc_orderer.h"
 #include "fc_wire.h"
+
+#include "bench_util.h"
 
 #define N_ORD 3
 #define BLOCK_TXS 500
@@ -53,21 +56,6 @@ static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "bench-orderer_throughput: %s: %s\n", what, msg);
 	exit(1);
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* ------------------------------------------------------------ orderers */
@@ -216,8 +204,7 @@ struct frame {
 /* One signed envelope of exactly ENV_BYTES encoded bytes (the write value
  * pads it), four keys (two reads, two writes), as a ControlMessage frame
  * without a request id (see with_rid). */
-static void make_frame(struct frame *f, uint64_t i, const fc_key *key, const uint8_t *der,
-		       size_t dlen)
+static void make_frame(struct frame *f, uint64_t i, const struct fc_gw_identity *id)
 {
 	static const char pad[ENV_BYTES] = {0};
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
@@ -227,8 +214,9 @@ static void make_frame(struct frame *f, uint64_t i, const fc_key *key, const uin
 	Flexchain__KVRead rd[2], *rdp[2];
 	Flexchain__KVWrite wr[2], *wrp[2];
 	char keys[4][32], txid[FC_TXID_HEX_LEN + 1];
-	uint8_t nonce[16], digest[FC_HASH_LEN], *sig = NULL, fake_sig[FC_CRYPTO_SIG_MAX];
-	size_t siglen = 0, vlen = 0, size;
+	uint8_t nonce[16], fake_sig[FC_CRYPTO_SIG_MAX];
+	size_t dlen, vlen = 0, size;
+	const uint8_t *der = fc_crypto_cert_der(id->cert, &dlen);
 	ProtobufCBinaryData arg;
 
 	if (fc_crypto_random(nonce, sizeof nonce, NULL) != FC_OK)
@@ -277,15 +265,13 @@ static void make_frame(struct frame *f, uint64_t i, const fc_key *key, const uin
 			die("envelope", "does not fit in 1 KiB");
 		wr[0].value.len = vlen > sizeof pad ? sizeof pad : vlen;
 	}
-	if (fc_hash_client_sig(&env, digest) != FC_OK ||
-	    fc_crypto_sign_digest(key, digest, &sig, &siglen, NULL) != FC_OK)
+	if (fc_gw_envelope_sign(id, &env, NULL) != FC_OK)
 		die("sign", "failed");
-	env.client_signature = (ProtobufCBinaryData){siglen, sig};
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 	m.envelope = &env;
 	if (fc_wire_encode(&m.base, &f->buf, &f->len, NULL) != FC_OK)
 		die("encode", "failed");
-	fc_free(sig);
+	fc_free(env.client_signature.data);
 }
 
 /* Gives an encoded ControlMessage without a request id the id rid:
@@ -315,9 +301,7 @@ struct client {
 	int idx;
 	const struct fc_config *cfg;
 	int leader;
-	const fc_key *key;
-	const uint8_t *der;
-	size_t dlen;
+	const struct fc_gw_identity *id;
 	size_t window, pregen;
 	pthread_barrier_t *ready;
 	_Atomic uint64_t *t_end; /* measurement end, µs; 0 until known */
@@ -348,7 +332,7 @@ static void *client_main(void *arg)
 	if (!pre || !slots)
 		die("client", "out of memory");
 	for (size_t i = 0; i < cl->pregen; i++)
-		make_frame(&pre[i], (uint64_t)cl->idx << 40 | i, cl->key, cl->der, cl->dlen);
+		make_frame(&pre[i], (uint64_t)cl->idx << 40 | i, cl->id);
 	if (fc_netc_connect(n->host, n->port, 3000, &c, NULL) != FC_OK)
 		cl->failed = 1;
 	pthread_barrier_wait(cl->ready);
@@ -357,7 +341,7 @@ static void *client_main(void *arg)
 	if (cl->failed)
 		goto out;
 	for (;;) {
-		uint64_t now = now_us();
+		uint64_t now = bench_now_us();
 		Flexchain__ControlMessage *r = NULL;
 		int rc;
 
@@ -373,7 +357,7 @@ static void *client_main(void *arg)
 				} else {
 					make_frame(&s->f,
 						   (uint64_t)cl->idx << 40 | (cl->pregen + seq++),
-						   cl->key, cl->der, cl->dlen);
+						   cl->id);
 					cl->signed_late++;
 				}
 				with_rid(&s->f, k + 1);
@@ -382,7 +366,7 @@ static void *client_main(void *arg)
 				cl->failed = 1;
 				goto out;
 			}
-			s->sent_us = now_us();
+			s->sent_us = bench_now_us();
 			s->inflight = 1;
 			inflight++;
 		}
@@ -397,7 +381,7 @@ static void *client_main(void *arg)
 		    r->request_id >= 1 && r->request_id <= cl->window &&
 		    slots[r->request_id - 1].inflight) {
 			struct slot *s = &slots[r->request_id - 1];
-			uint64_t t = now_us();
+			uint64_t t = bench_now_us();
 			s->inflight = 0;
 			inflight--;
 			if (r->submit_result->code == FC_OK) {
@@ -495,7 +479,7 @@ int main(int argc, char **argv)
 	size_t window = strtoul(arg_of(argc, argv, "--window", "512"), NULL, 10);
 	size_t pregen = strtoul(arg_of(argc, argv, "--pregen", "30000"), NULL, 10);
 	char cli_def[PATH_MAX + 32], dir[] = "/tmp/fc-bench-orderer.XXXXXX", path[PATH_MAX + 64];
-	char errmsg[FC_ERRMSG_LEN] = "", cid[128];
+	char errmsg[FC_ERRMSG_LEN] = "";
 	const char *cli;
 	int keep = 0, leader = -1, logfd;
 	struct fc_config *cfg = NULL;
@@ -504,10 +488,8 @@ int main(int argc, char **argv)
 	pthread_t *thr;
 	pthread_barrier_t ready;
 	_Atomic uint64_t t_end = 0;
-	fc_cert *cert = NULL;
-	fc_key *key = NULL;
-	const uint8_t *der;
-	size_t dlen, nlat = 0;
+	struct fc_gw_identity *id = NULL;
+	size_t nlat = 0;
 	uint64_t t0, t1, b0, b1, acked = 0, retried = 0, refused = 0, late = 0, *lat;
 	unsigned base;
 	FILE *f;
@@ -528,8 +510,10 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!mkdtemp(dir))
 		die("mkdtemp", strerror(errno));
-	/* Ports derived from the pid, as the integration tests do. */
-	base = 30000u + (unsigned)(getpid() % 2000) * 8u;
+	/* Ports derived from the pid, as the integration tests do, and below
+	 * Linux's ephemeral range (32768-60999) where outgoing connections
+	 * take their local ports. */
+	base = 20000u + (unsigned)(getpid() % 1500) * 8u;
 	snprintf(path, sizeof path, "%s/cluster.yaml", dir);
 	f = fopen(path, "w");
 	if (!f)
@@ -584,11 +568,8 @@ int main(int argc, char **argv)
 	if (leader < 0)
 		die("cluster", "no leader elected");
 
-	if (fc_identity_client_id("Org1", cid, sizeof cid, errmsg) != FC_OK ||
-	    fc_identity_load(cfg->crypto_dir, "Org1", FC_IDENTITY_ROLE_CLIENT, cid, &cert, &key,
-			     errmsg) != FC_OK)
+	if (fc_gw_identity_load(cfg, "Org1", &id, errmsg) != FC_OK)
 		die("client identity", errmsg);
-	der = fc_crypto_cert_der(cert, &dlen);
 	fprintf(stderr, "leader %s; signing %zu envelopes per client...\n",
 		cfg->orderers[leader].id, pregen);
 	cls = fc_calloc(nclients, sizeof *cls);
@@ -600,9 +581,7 @@ int main(int argc, char **argv)
 		cls[i] = (struct client){.idx = (int)i + 1,
 					 .cfg = cfg,
 					 .leader = leader,
-					 .key = key,
-					 .der = der,
-					 .dlen = dlen,
+					 .id = id,
 					 .window = window,
 					 .pregen = pregen,
 					 .ready = &ready,
@@ -612,12 +591,12 @@ int main(int argc, char **argv)
 	}
 	pthread_barrier_wait(&ready);
 	b0 = chain_blocks(cfg, leader);
-	t0 = now_us();
+	t0 = bench_now_us();
 	atomic_store(&t_end, t0 + 1000000ull * seconds);
-	while (now_us() < t0 + 1000000ull * seconds)
+	while (bench_now_us() < t0 + 1000000ull * seconds)
 		usleep(10000);
 	b1 = chain_blocks(cfg, leader);
-	t1 = now_us();
+	t1 = bench_now_us();
 	for (size_t i = 0; i < nclients; i++)
 		pthread_join(thr[i], NULL);
 
@@ -637,7 +616,7 @@ int main(int argc, char **argv)
 		nlat += cls[i].nlat;
 		free(cls[i].lat);
 	}
-	qsort(lat, nlat, sizeof *lat, cmp_u64);
+	qsort(lat, nlat, sizeof *lat, bench_cmp_u64);
 	{
 		double secs = (double)(t1 - t0) / 1e6;
 		printf("orderer throughput: %d orderers (Raft, in-process, 127.0.0.1), "
@@ -669,8 +648,7 @@ int main(int argc, char **argv)
 		uv_async_send(&nodes[i].stop);
 	for (int i = 0; i < N_ORD; i++)
 		pthread_join(nodes[i].thr, NULL);
-	fc_crypto_key_free(key);
-	fc_crypto_cert_free(cert);
+	fc_gw_identity_free(id);
 	fc_config_free(cfg);
 	if (logfd >= 0) {
 		fc_log_set_fd(2);

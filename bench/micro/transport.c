@@ -20,6 +20,8 @@
 #include "fc_mem.h"
 #include "fc_transport.h"
 
+#include "bench_util.h"
+
 #define REGION (1u << 20)
 #define WINDOW 64
 
@@ -36,21 +38,6 @@ static void *accept_main(void *arg)
 
 	a->rc = fc_transport_accept(a->l, 10000, &a->conn, a->err);
 	return NULL;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static struct fc_transport_wr make(enum fc_transport_op op, uint32_t len, void *local,
@@ -83,23 +70,23 @@ static int run_case(const char *backend, struct fc_transport_conn *conn, struct 
 	if (!lat)
 		return FC_ENOMEM;
 	fc_transport_conn_remote(conn, &rem);
-	end = now_ns() + (uint64_t)(seconds * 1e9);
-	while (n_lat < cap && now_ns() < end) {
+	end = bench_now_ns() + (uint64_t)(seconds * 1e9);
+	while (n_lat < cap && bench_now_ns() < end) {
 		struct fc_transport_wr wr = make(op, len, buf, mr, &rem, n_lat);
-		uint64_t s = now_ns();
+		uint64_t s = bench_now_ns();
 		rc = fc_transport_post(conn, &wr, 1, err);
 		for (n = 0; rc == FC_OK && n == 0;)
 			rc = fc_transport_poll(conn, wcs, 1, 5000, &n, err);
 		if (rc != FC_OK || n == 0 || wcs[0].status != FC_OK)
 			goto fail;
-		lat[n_lat++] = now_ns() - s;
+		lat[n_lat++] = bench_now_ns() - s;
 	}
-	qsort(lat, n_lat, sizeof *lat, cmp_u64);
+	qsort(lat, n_lat, sizeof *lat, bench_cmp_u64);
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	end = t0 + (uint64_t)(seconds * 1e9);
-	while (now_ns() < end || done < posted) {
-		if (now_ns() < end && posted - done < WINDOW) {
+	while (bench_now_ns() < end || done < posted) {
+		if (bench_now_ns() < end && posted - done < WINDOW) {
 			struct fc_transport_wr wrs[16];
 			size_t k = 0;
 			while (k < 16 && posted + k - done < WINDOW) {
@@ -124,7 +111,7 @@ static int run_case(const char *backend, struct fc_transport_conn *conn, struct 
 		done += n;
 	}
 	printf("%-5s %-10s %12.0f %12.0f %10.1f %10.1f\n", backend, name,
-	       n_lat / seconds, done / ((now_ns() - t0) / 1e9), lat[n_lat / 2] / 1e3,
+	       n_lat / seconds, done / ((bench_now_ns() - t0) / 1e9), lat[n_lat / 2] / 1e3,
 	       lat[(n_lat * 99) / 100] / 1e3);
 	fc_free(lat);
 	return FC_OK;

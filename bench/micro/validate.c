@@ -42,23 +42,9 @@
 #include "fc_tpool.h"
 
 #include "../../tests/unit/fc_test_chain.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
 
 /* ------------------------------------------------------ raw verify rate */
 
@@ -78,7 +64,7 @@ static void *verify_loop(void *arg)
 	struct vctx *c = arg;
 	while (!atomic_load(c->go))
 		;
-	double t0 = now_s(), t;
+	double t0 = bench_now_s(), t;
 	unsigned long n = 0;
 	do {
 		for (int i = 0; i < 16; i++)
@@ -86,7 +72,7 @@ static void *verify_loop(void *arg)
 			    FC_OK)
 				c->failed = 1;
 		n += 16;
-		t = now_s();
+		t = bench_now_s();
 	} while (t - t0 < c->seconds);
 	c->count = n;
 	c->seconds = t - t0;
@@ -180,7 +166,7 @@ static int validate_all(struct fc_validate_opts *o, struct fct_block *blocks, si
 		return FC_ENOMEM;
 	memset(r, 0, sizeof *r);
 	double q0 = runq_wait_s(), c0 = cpu_s();
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	for (size_t b = 0; b < nblocks; b++) {
 		int rc = fc_validate_block(o, &blocks[b].b, st, wsh, err);
 		if (rc != FC_OK) {
@@ -192,7 +178,7 @@ static int validate_all(struct fc_validate_opts *o, struct fct_block *blocks, si
 			r->valid += st[i] == FLEXCHAIN__TX_STATUS__TX_VALID;
 		r->total += ntx;
 	}
-	r->seconds = now_s() - t0;
+	r->seconds = bench_now_s() - t0;
 	r->cpu = cpu_s() - c0;
 	double q1 = runq_wait_s();
 	r->runq = q0 >= 0 && q1 >= 0 ? q1 - q0 : -1;
@@ -273,7 +259,7 @@ int main(int argc, char **argv)
 	}
 
 	/* build and sign the blocks (not measured) */
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	envs = calloc(nblocks * ntx, sizeof *envs);
 	blocks = calloc(nblocks, sizeof *blocks);
 	if (!envs || !blocks)
@@ -284,9 +270,9 @@ int main(int argc, char **argv)
 			int org = (int)(i % 2);
 			envs[b * ntx + i] = e;
 			fct_env_init(e, pki.client[org].cert, FCT_CONTRACT, b * ntx + i + 1);
-			unsigned long x = rng() % naccounts, y;
+			unsigned long x = bench_rng(&rng_state) % naccounts, y;
 			do
-				y = rng() % naccounts;
+				y = bench_rng(&rng_state) % naccounts;
 			while (y == x);
 			for (int k = 0; k < 2; k++) {
 				unsigned long acct = k ? y : x;
@@ -306,7 +292,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	double t_build = now_s() - t0;
+	double t_build = bench_now_s() - t0;
 	size_t edges = 0;
 	for (unsigned long b = 0; b < nblocks; b++)
 		edges += fc_depgraph_edges(blocks[b].g);

@@ -154,6 +154,28 @@ fail:
 	return rc;
 }
 
+int fc_gw_envelope_sign(const struct fc_gw_identity *id, Flexchain__Envelope *env,
+			char *errmsg)
+{
+	uint8_t dig[FC_HASH_LEN];
+	int rc;
+
+	if (!id || !env || !env->proposal)
+		return fc_errf(errmsg, FC_EINVAL, "envelope: identity and proposal are required");
+	env->type = FLEXCHAIN__TX_TYPE__TX_NORMAL;
+	env->client_signature.data = NULL;
+	env->client_signature.len = 0;
+	rc = fc_hash_client_sig(env, dig);
+	if (rc != FC_OK)
+		return fc_errf(errmsg, rc, "envelope: client-signature digest: %s",
+			       fc_strerror(rc));
+	rc = fc_crypto_sign_digest(id->key, dig, &env->client_signature.data,
+				   &env->client_signature.len, errmsg);
+	if (rc != FC_OK)
+		fc_errwrap(errmsg, rc, "envelope: sign");
+	return rc;
+}
+
 const char *fc_gw_status_name(int status)
 {
 	static const char *const names[] = {

@@ -37,28 +37,15 @@
 #include "fc_validate.h"
 #include "fc_wire.h"
 
-#include "../../storage-pool/ledger_fixture.h"
+#include "signed_chain.h"
 
-#define MAX_ORGS 8
 #define TXS 10
 #define VAL_LEN 40
-
-struct ident {
-	fc_cert *cert;
-	fc_key *key;
-	const char *id;
-};
 
 struct drv {
 	struct fc_config *cfg;
 	struct fc_storage_client *cl;
-	struct ident orderer, client;
-	struct ident endorser[MAX_ORGS];
-	size_t n_endorsers;
-	struct ident committee[3];
-	size_t n_committee;
-	uint64_t next;
-	uint8_t head[FC_HASH_LEN];
+	struct sc_chain ch;
 	uint64_t cursor; /* next key index to write */
 	unsigned deadline_s;
 };
@@ -67,47 +54,6 @@ static void die(const char *what, int rc, const char *em)
 {
 	fprintf(stderr, "memory_driver: %s: %s (%s)\n", what, em ? em : "", fc_strerror(rc));
 	exit(1);
-}
-
-static uint64_t now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-static void load_ident(struct drv *d, struct ident *id, const char *org, const char *role,
-		       const char *name)
-{
-	char em[FC_ERRMSG_LEN];
-	int rc = fc_identity_load(d->cfg->crypto_dir, org, role, name, &id->cert, &id->key, em);
-	if (rc != FC_OK)
-		die("load identity", rc, em);
-	id->id = name;
-}
-
-static ProtobufCBinaryData der_of(const struct ident *id)
-{
-	size_t len;
-	const uint8_t *p = fc_crypto_cert_der(id->cert, &len);
-	return lf_copy(p, len);
-}
-
-static ProtobufCBinaryData sign(const struct ident *id, const uint8_t digest[FC_HASH_LEN])
-{
-	ProtobufCBinaryData b;
-	char em[FC_ERRMSG_LEN];
-	int rc = fc_crypto_sign_digest(id->key, digest, &b.data, &b.len, em);
-	if (rc != FC_OK)
-		die("sign", rc, em);
-	return b;
-}
-
-static char *dupstr(const char *s)
-{
-	char *p = lf_zalloc(strlen(s) + 1);
-	strcpy(p, s);
-	return p;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -139,7 +85,7 @@ static Flexchain__Envelope *build_env(struct drv *d, uint64_t h, const uint64_t 
 	Flexchain__Envelope *env = lf_zalloc(sizeof *env);
 	Flexchain__Proposal *p = lf_zalloc(sizeof *p);
 	Flexchain__RWSet *rw = lf_zalloc(sizeof *rw);
-	uint8_t nonce[16], digest[FC_HASH_LEN];
+	uint8_t nonce[16];
 	char em[FC_ERRMSG_LEN];
 
 	flexchain__envelope__init(env);
@@ -148,11 +94,11 @@ static Flexchain__Envelope *build_env(struct drv *d, uint64_t h, const uint64_t 
 	if (fc_crypto_random(nonce, sizeof nonce, em) != FC_OK)
 		die("random", FC_ECRYPTO, em);
 	p->nonce = lf_copy(nonce, sizeof nonce);
-	p->creator = der_of(&d->client);
+	p->creator = sc_der(&d->ch.client);
 	p->tx_id = lf_zalloc(FC_TXID_HEX_LEN + 1);
 	lf_check(fc_canon_tx_id_of(p, p->tx_id), "tx id");
-	p->contract = dupstr("kv");
-	p->function = dupstr(config ? "config" : "put");
+	p->contract = sc_dupstr("kv");
+	p->function = sc_dupstr(config ? "config" : "put");
 	p->timestamp_ms = 1700000000000ull + h;
 	env->proposal = p;
 	rw->n_writes = n;
@@ -174,72 +120,8 @@ static Flexchain__Envelope *build_env(struct drv *d, uint64_t h, const uint64_t 
 		env->type = FLEXCHAIN__TX_TYPE__TX_CONFIG;
 		env->config = config;
 	}
-	lf_check(fc_hash_client_sig(env, digest), "client-sig digest");
-	env->client_signature = sign(&d->client, digest);
-	lf_check(fc_hash_endorsement_of(env, digest), "endorsement digest");
-	env->n_endorsements = d->n_endorsers;
-	env->endorsements = lf_zalloc(sizeof *env->endorsements * d->n_endorsers);
-	for (size_t i = 0; i < d->n_endorsers; i++) {
-		Flexchain__Endorsement *e = lf_zalloc(sizeof *e);
-		flexchain__endorsement__init(e);
-		e->endorser = der_of(&d->endorser[i]);
-		e->signature = sign(&d->endorser[i], digest);
-		env->endorsements[i] = e;
-	}
+	sc_envelope_sign(&d->ch, env, d->ch.n_endorsers);
 	return env;
-}
-
-struct built {
-	Flexchain__Block *b;
-	Flexchain__DependencyGraph *g;
-	uint8_t hash[FC_HASH_LEN];
-};
-
-static void build_block(struct drv *d, Flexchain__Envelope **envs, size_t n, struct built *out)
-{
-	static const uint8_t zero[FC_HASH_LEN];
-	Flexchain__Block *b = lf_zalloc(sizeof *b);
-	Flexchain__BlockHeader *hd = lf_zalloc(sizeof *hd);
-	uint8_t dh[FC_HASH_LEN], gh[FC_HASH_LEN];
-	char em[FC_ERRMSG_LEN];
-	int rc;
-
-	flexchain__block__init(b);
-	flexchain__block_header__init(hd);
-	b->header = hd;
-	b->n_envelopes = n;
-	b->envelopes = envs;
-	rc = fc_depgraph_build(envs, n, &out->g, em);
-	if (rc != FC_OK)
-		die("dependency graph", rc, em);
-	b->graph = out->g;
-	hd->height = d->next;
-	hd->prev_hash = lf_copy(d->next ? d->head : zero, FC_HASH_LEN);
-	lf_check(fc_hash_block_data(b, dh), "data hash");
-	lf_check(fc_hash_graph(b->graph, gh), "graph hash");
-	hd->data_hash = lf_copy(dh, FC_HASH_LEN);
-	hd->graph_hash = lf_copy(gh, FC_HASH_LEN);
-	hd->timestamp_ms = (uint64_t)time(NULL) * 1000u;
-	hd->orderer = der_of(&d->orderer);
-	lf_check(fc_hash_header(hd, out->hash), "header hash");
-	hd->signature = sign(&d->orderer, out->hash);
-	out->b = b;
-}
-
-static void find_head(struct drv *d)
-{
-	char em[FC_ERRMSG_LEN];
-
-	d->next = 0;
-	for (size_t i = 0; i < fc_storage_client_replicas(d->cl); i++) {
-		struct fc_storage_height hi;
-		if (fc_storage_get_height(d->cl, i, &hi, em) != FC_OK || hi.empty)
-			continue;
-		if (hi.applied_height + 1 > d->next) {
-			d->next = hi.applied_height + 1;
-			memcpy(d->head, hi.last_hash, FC_HASH_LEN);
-		}
-	}
 }
 
 /* Sends la to memory node i and waits for its ack. 1: acked with code 0;
@@ -255,7 +137,7 @@ static int send_to_node(struct drv *d, size_t i, Flexchain__LedgerAppend *la, ch
 
 	if (fc_netc_connect(n->host, n->port, 1000, &c, em) != FC_OK)
 		return -1;
-	cm.request_id = d->next + 1;
+	cm.request_id = d->ch.next + 1;
 	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_LEDGER_APPEND;
 	cm.ledger_append = la;
 	lf_check(fc_wire_encode(&cm.base, &buf, &len, em), "encode");
@@ -292,44 +174,26 @@ static int send_to_node(struct drv *d, size_t i, Flexchain__LedgerAppend *la, ch
 static int append_block(struct drv *d, Flexchain__Envelope **envs, size_t ntx)
 {
 	char em[FC_ERRMSG_LEN];
-	struct built bb;
-	uint8_t *status = lf_zalloc(ntx), wsh[FC_HASH_LEN], vh[FC_HASH_LEN], ch[FC_HASH_LEN];
-	Flexchain__Verdict *v[3];
-	Flexchain__CommitCertificate *c = lf_zalloc(sizeof *c);
+	struct sc_built bb;
+	uint8_t *status = lf_zalloc(ntx), wsh[FC_HASH_LEN];
+	Flexchain__Verdict *v[SC_COMMITTEE];
+	Flexchain__CommitCertificate *c;
 	Flexchain__LedgerAppend la = FLEXCHAIN__LEDGER_APPEND__INIT;
-	uint64_t end = now_s() + d->deadline_s;
+	uint64_t end = sc_now_s() + d->deadline_s;
+	size_t nv;
 	int rc;
 
 	for (size_t i = 0; i < ntx; i++)
 		status[i] = FLEXCHAIN__TX_STATUS__TX_VALID;
-	build_block(d, envs, ntx, &bb);
+	sc_block_build(&d->ch, envs, ntx, &d->ch.orderer, &bb);
 	lf_check(fc_hash_write_set(bb.b, status, ntx, wsh), "write-set hash");
-	for (size_t i = 0; i < d->n_committee; i++) {
-		rc = fc_validate_verdict_sign(bb.b, status, wsh, false, d->committee[i].cert,
-					      d->committee[i].key, &v[i], em);
-		if (rc != FC_OK)
-			die("sign verdict", rc, em);
-	}
-	flexchain__commit_certificate__init(c);
-	c->height = bb.b->header->height;
-	c->block_hash = lf_copy(bb.hash, FC_HASH_LEN);
-	lf_check(fc_hash_verdict(v[0], vh), "verdict hash");
-	c->verdict_hash = lf_copy(vh, FC_HASH_LEN);
-	c->n_verdicts = d->n_committee;
-	c->verdicts = v;
-	c->n_committee = d->n_committee;
-	c->committee = lf_zalloc(sizeof *c->committee * c->n_committee);
-	for (size_t i = 0; i < c->n_committee; i++)
-		c->committee[i] = dupstr(d->committee[i].id);
-	c->orderer = der_of(&d->orderer);
-	lf_check(fc_hash_certificate(c, ch), "certificate hash");
-	c->signature = sign(&d->orderer, ch);
+	nv = sc_compute_verdicts(&d->ch, &bb, status, wsh, v);
+	c = sc_certify(&d->ch, &bb, v, nv, NULL);
 
 	while ((rc = fc_storage_append(d->cl, bb.b, v[0], c, NULL, em)) != FC_OK) {
-		if (now_s() >= end)
+		if (sc_now_s() >= end)
 			die("storage append", rc, em);
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		nanosleep(&ts, NULL);
+		sc_pause();
 	}
 	la.block = bb.b;
 	la.verdict = v[0];
@@ -339,24 +203,19 @@ static int append_block(struct drv *d, Flexchain__Envelope **envs, size_t ntx)
 			int r = send_to_node(d, i, &la, em);
 			if (r != 0)
 				break;
-			if (now_s() >= end)
+			if (sc_now_s() >= end)
 				die("memory append", FC_ETIMEOUT, em);
-			struct timespec ts = {0, 100 * 1000 * 1000};
-			nanosleep(&ts, NULL);
+			sc_pause();
 		}
 	}
-	printf("acked %llu\n", (unsigned long long)d->next);
+	printf("acked %llu\n", (unsigned long long)d->ch.next);
 	fflush(stdout);
-	memcpy(d->head, bb.hash, FC_HASH_LEN);
-	d->next++;
-	c->n_verdicts = 0;
-	c->verdicts = NULL;
-	lf_free_msg(&c->base);
-	for (size_t i = 0; i < d->n_committee; i++)
+	memcpy(d->ch.head, bb.hash, FC_HASH_LEN);
+	d->ch.next++;
+	sc_cert_free(c);
+	for (size_t i = 0; i < nv; i++)
 		fc_validate_verdict_free(v[i]);
-	bb.b->graph = NULL;
-	lf_free_msg(&bb.b->base);
-	fc_depgraph_free(bb.g);
+	sc_block_free(&bb);
 	fc_free(status);
 	return 0;
 }
@@ -365,9 +224,9 @@ static int run_feed(struct drv *d, uint64_t nkeys, uint64_t blocks, uint64_t wri
 {
 	uint64_t per = (writes + TXS - 1) / TXS;
 
-	find_head(d);
-	d->cursor = d->next * writes; /* continue the round robin after a restart */
-	if (d->next == 0) {	      /* genesis: tx 0 of block 0 may not write */
+	sc_find_head(&d->ch, d->cl);
+	d->cursor = d->ch.next * writes; /* continue the round robin after a restart */
+	if (d->ch.next == 0) {	      /* genesis: tx 0 of block 0 may not write */
 		Flexchain__Envelope **envs = lf_zalloc(sizeof *envs);
 		envs[0] = build_env(d, 0, NULL, 0, NULL);
 		append_block(d, envs, 1);
@@ -381,7 +240,7 @@ static int run_feed(struct drv *d, uint64_t nkeys, uint64_t blocks, uint64_t wri
 			for (uint64_t i = 0; i < n; i++)
 				idx[i] = (d->cursor++) % nkeys;
 			qsort(idx, n, sizeof idx[0], cmp_u64);
-			envs[ntx] = build_env(d, d->next, idx, n, NULL);
+			envs[ntx] = build_env(d, d->ch.next, idx, n, NULL);
 			done += n;
 		}
 		append_block(d, envs, ntx);
@@ -392,7 +251,7 @@ static int run_feed(struct drv *d, uint64_t nkeys, uint64_t blocks, uint64_t wri
 static Flexchain__ShardMap *make_map(struct drv *d, const char *nodes, uint64_t version)
 {
 	Flexchain__ShardMap *sm = lf_zalloc(sizeof *sm);
-	char *list = dupstr(nodes), *save = NULL;
+	char *list = sc_dupstr(nodes), *save = NULL;
 
 	flexchain__shard_map__init(sm);
 	sm->version = version;
@@ -406,8 +265,8 @@ static Flexchain__ShardMap *make_map(struct drv *d, const char *nodes, uint64_t 
 		if (!n)
 			die("shard map", FC_ENOTFOUND, t);
 		flexchain__node_addr__init(a);
-		a->id = dupstr(n->id);
-		a->host = dupstr(n->host);
+		a->id = sc_dupstr(n->id);
+		a->host = sc_dupstr(n->host);
 		a->port = n->port;
 		sm->memory_nodes[sm->n_memory_nodes++] = a;
 	}
@@ -420,11 +279,11 @@ static int run_shard(struct drv *d, const char *nodes, uint64_t version)
 	Flexchain__ConfigTx *ct = lf_zalloc(sizeof *ct);
 	Flexchain__Envelope **envs = lf_zalloc(sizeof *envs);
 
-	find_head(d);
+	sc_find_head(&d->ch, d->cl);
 	flexchain__config_tx__init(ct);
 	ct->sequence = version;
 	ct->shard_map = make_map(d, nodes, version);
-	envs[0] = build_env(d, d->next, NULL, 0, ct);
+	envs[0] = build_env(d, d->ch.next, NULL, 0, ct);
 	return append_block(d, envs, 1);
 }
 
@@ -555,8 +414,7 @@ int main(int argc, char **argv)
 	const char *config = NULL, *mode, *nodes = NULL;
 	uint64_t nkeys = 1000, blocks = 10, writes = 100, absent = 0, version = 1;
 	struct drv d;
-	char em[FC_ERRMSG_LEN], cid[FC_CONFIG_NAME_MAX + 16];
-	char *client_id = NULL;
+	char em[FC_ERRMSG_LEN];
 	int c, rc;
 
 	if (argc < 2) {
@@ -609,23 +467,7 @@ int main(int argc, char **argv)
 		rc = run_check(&d, nkeys, absent, nodes, version);
 		goto out;
 	}
-	load_ident(&d, &d.orderer, d.cfg->orderers[0].org, FC_IDENTITY_ROLE_ORDERER,
-		   d.cfg->orderers[0].id);
-	fc_identity_client_id(d.cfg->orgs[0].name, cid, sizeof cid, em);
-	load_ident(&d, &d.client, d.cfg->orgs[0].name, FC_IDENTITY_ROLE_CLIENT,
-		   client_id = fc_strdup(cid));
-	for (size_t o = 0; o < d.cfg->n_orgs && o < MAX_ORGS; o++)
-		for (size_t i = 0; i < d.cfg->n_compute; i++)
-			if (d.cfg->compute[i].org_index == o) {
-				load_ident(&d, &d.endorser[d.n_endorsers++], d.cfg->compute[i].org,
-					   FC_IDENTITY_ROLE_COMPUTE, d.cfg->compute[i].id);
-				break;
-			}
-	for (size_t i = 0; i < d.cfg->n_compute && d.n_committee < 3; i++)
-		load_ident(&d, &d.committee[d.n_committee++], d.cfg->compute[i].org,
-			   FC_IDENTITY_ROLE_COMPUTE, d.cfg->compute[i].id);
-	if (d.n_endorsers == 0 || d.n_committee == 0)
-		die("config", FC_ECONFIG, "need compute servers");
+	sc_chain_load(&d.ch, d.cfg);
 	if (strcmp(mode, "feed") == 0)
 		rc = run_feed(&d, nkeys, blocks, writes);
 	else if (strcmp(mode, "shard") == 0 && nodes)
@@ -633,7 +475,7 @@ int main(int argc, char **argv)
 	else
 		rc = 2;
 out:
-	fc_free(client_id);
+	sc_chain_free(&d.ch);
 	fc_storage_client_destroy(d.cl);
 	fc_config_free(d.cfg);
 	return rc;

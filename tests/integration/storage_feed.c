@@ -48,28 +48,16 @@
 #include "fc_validate.h"
 #include "fc_wire.h"
 
-#include "../../storage-pool/ledger_fixture.h"
+#include "signed_chain.h"
 
-#define MAX_ORGS 8
 #define NKEYS 8
-
-struct ident {
-	fc_cert *cert;
-	fc_key *key;
-	const char *id;
-};
 
 struct feed {
 	struct fc_config *cfg;
 	struct fc_storage_client *cl;
 	fc_crypto_castore *cs;
-	struct ident orderer, client, stranger;
-	struct ident endorser[MAX_ORGS];
-	size_t n_endorsers;
-	struct ident committee[3];
-	size_t n_committee;
-	uint64_t next;
-	uint8_t head[FC_HASH_LEN];
+	struct sc_chain ch;
+	struct sc_ident stranger; /* borrowed from ch */
 	/* validate mode: tx ids of earlier blocks, to make ledger duplicates */
 	char old_ids[64][FC_TXID_HEX_LEN + 1];
 	uint8_t old_nonce[64][16];
@@ -81,46 +69,6 @@ static void die(const char *what, int rc, const char *em)
 {
 	fprintf(stderr, "storage_feed: %s: %s (%s)\n", what, em ? em : "", fc_strerror(rc));
 	exit(1);
-}
-
-static void load_ident(struct feed *f, struct ident *id, const char *org, const char *role,
-		       const char *name)
-{
-	char em[FC_ERRMSG_LEN];
-	int rc = fc_identity_load(f->cfg->crypto_dir, org, role, name, &id->cert, &id->key, em);
-	if (rc != FC_OK)
-		die("load identity", rc, em);
-	id->id = name;
-}
-
-static void free_ident(struct ident *id)
-{
-	fc_crypto_cert_free(id->cert);
-	fc_crypto_key_free(id->key);
-}
-
-static ProtobufCBinaryData der_of(const struct ident *id)
-{
-	size_t len;
-	const uint8_t *d = fc_crypto_cert_der(id->cert, &len);
-	return lf_copy(d, len);
-}
-
-static ProtobufCBinaryData sign(const struct ident *id, const uint8_t digest[FC_HASH_LEN])
-{
-	ProtobufCBinaryData b;
-	char em[FC_ERRMSG_LEN];
-	int rc = fc_crypto_sign_digest(id->key, digest, &b.data, &b.len, em);
-	if (rc != FC_OK)
-		die("sign", rc, em);
-	return b;
-}
-
-static char *dupstr(const char *s)
-{
-	char *p = lf_zalloc(strlen(s) + 1);
-	strcpy(p, s);
-	return p;
 }
 
 /* ---------------------------------------------------------------- envelopes */
@@ -145,7 +93,7 @@ static Flexchain__Envelope *build_env(struct feed *f, uint64_t h, const struct t
 	Flexchain__Envelope *env = lf_zalloc(sizeof *env);
 	Flexchain__Proposal *p = lf_zalloc(sizeof *p);
 	Flexchain__RWSet *rw = lf_zalloc(sizeof *rw);
-	uint8_t nonce[16], digest[FC_HASH_LEN];
+	uint8_t nonce[16];
 	char rk[2][16], wk[2][16];
 	uint64_t rv[2];
 	char em[FC_ERRMSG_LEN];
@@ -160,13 +108,13 @@ static Flexchain__Envelope *build_env(struct feed *f, uint64_t h, const struct t
 	if (nonce_out)
 		memcpy(nonce_out, nonce, sizeof nonce);
 	p->nonce = lf_copy(nonce, sizeof nonce);
-	p->creator = der_of(&f->client);
+	p->creator = sc_der(&f->ch.client);
 	p->tx_id = lf_zalloc(FC_TXID_HEX_LEN + 1);
 	lf_check(fc_canon_tx_id_of(p, p->tx_id), "tx id");
 	if (txid_out)
 		strcpy(txid_out, p->tx_id);
-	p->contract = dupstr("kv");
-	p->function = dupstr("put");
+	p->contract = sc_dupstr("kv");
+	p->function = sc_dupstr("put");
 	p->timestamp_ms = 1700000000000ull + h;
 	env->proposal = p;
 
@@ -219,146 +167,16 @@ static Flexchain__Envelope *build_env(struct feed *f, uint64_t h, const struct t
 	env->rwset = rw;
 	env->response = lf_copy("ok", 2);
 
-	lf_check(fc_hash_client_sig(env, digest), "client-sig digest");
-	env->client_signature = sign(&f->client, digest);
-	if (ts->bad_client_sig)
+	sc_envelope_sign(&f->ch, env, ts->one_endorsement ? 1 : f->ch.n_endorsers);
+	if (ts->bad_client_sig) /* the endorsements do not cover it */
 		env->client_signature.data[env->client_signature.len / 2] ^= 0x5a;
-
-	lf_check(fc_hash_endorsement_of(env, digest), "endorsement digest");
-	size_t ne = ts->one_endorsement ? 1 : f->n_endorsers;
-	env->n_endorsements = ne;
-	env->endorsements = lf_zalloc(sizeof *env->endorsements * (ne ? ne : 1));
-	for (size_t i = 0; i < ne; i++) {
-		Flexchain__Endorsement *e = lf_zalloc(sizeof *e);
-		flexchain__endorsement__init(e);
-		e->endorser = der_of(&f->endorser[i]);
-		e->signature = sign(&f->endorser[i], digest);
-		env->endorsements[i] = e;
-	}
 	return env;
 }
 
 /* ------------------------------------------------------------------ blocks */
 
-struct built {
-	Flexchain__Block *b;
-	Flexchain__DependencyGraph *g; /* fc_depgraph_free */
-	uint8_t hash[FC_HASH_LEN];
-};
-
-static void build_block(struct feed *f, Flexchain__Envelope **envs, size_t n, struct built *out,
-			const struct ident *signer)
-{
-	static const uint8_t zero[FC_HASH_LEN];
-	Flexchain__Block *b = lf_zalloc(sizeof *b);
-	Flexchain__BlockHeader *hd = lf_zalloc(sizeof *hd);
-	uint8_t dh[FC_HASH_LEN], gh[FC_HASH_LEN];
-	char em[FC_ERRMSG_LEN];
-	int rc;
-
-	flexchain__block__init(b);
-	flexchain__block_header__init(hd);
-	b->header = hd;
-	b->n_envelopes = n;
-	b->envelopes = envs;
-	rc = fc_depgraph_build(envs, n, &out->g, em);
-	if (rc != FC_OK)
-		die("dependency graph", rc, em);
-	b->graph = out->g;
-	hd->height = f->next;
-	hd->prev_hash = lf_copy(f->next ? f->head : zero, FC_HASH_LEN);
-	lf_check(fc_hash_block_data(b, dh), "data hash");
-	lf_check(fc_hash_graph(b->graph, gh), "graph hash");
-	hd->data_hash = lf_copy(dh, FC_HASH_LEN);
-	hd->graph_hash = lf_copy(gh, FC_HASH_LEN);
-	hd->timestamp_ms = (uint64_t)time(NULL) * 1000u;
-	hd->orderer = der_of(signer);
-	lf_check(fc_hash_header(hd, out->hash), "header hash");
-	hd->signature = sign(signer, out->hash);
-	out->b = b;
-}
-
-static void free_block(struct built *bb)
-{
-	bb->b->graph = NULL;
-	lf_free_msg(&bb->b->base);
-	fc_depgraph_free(bb->g);
-}
-
-/* A certificate over verdicts (borrowed: the caller frees them). */
-static Flexchain__CommitCertificate *certify(struct feed *f, const struct built *bb,
-					     Flexchain__Verdict **v, size_t nv, int storage)
-{
-	Flexchain__CommitCertificate *c = lf_zalloc(sizeof *c);
-	uint8_t vh[FC_HASH_LEN], ch[FC_HASH_LEN];
-
-	flexchain__commit_certificate__init(c);
-	c->height = bb->b->header->height;
-	c->block_hash = lf_copy(bb->hash, FC_HASH_LEN);
-	lf_check(fc_hash_verdict(v[0], vh), "verdict hash");
-	c->verdict_hash = lf_copy(vh, FC_HASH_LEN);
-	c->n_verdicts = nv;
-	c->verdicts = v;
-	c->storage_validated = storage;
-	c->n_committee = storage ? 1 : f->n_committee;
-	c->committee = lf_zalloc(sizeof *c->committee * c->n_committee);
-	for (size_t i = 0; i < c->n_committee; i++)
-		c->committee[i] =
-		    dupstr(storage ? f->cfg->storage.replicas[0].id : f->committee[i].id);
-	c->orderer = der_of(&f->orderer);
-	lf_check(fc_hash_certificate(c, ch), "certificate hash");
-	c->signature = sign(&f->orderer, ch);
-	return c;
-}
-
-static void free_cert(Flexchain__CommitCertificate *c)
-{
-	c->n_verdicts = 0;
-	c->verdicts = NULL;
-	lf_free_msg(&c->base);
-}
-
-/* Compute-signed verdicts of the whole committee for status/wsh. */
-static size_t compute_verdicts(struct feed *f, const struct built *bb, const uint8_t *status,
-			       const uint8_t wsh[FC_HASH_LEN], Flexchain__Verdict **out)
-{
-	char em[FC_ERRMSG_LEN];
-	for (size_t i = 0; i < f->n_committee; i++) {
-		int rc = fc_validate_verdict_sign(bb->b, status, wsh, false, f->committee[i].cert,
-						  f->committee[i].key, &out[i], em);
-		if (rc != FC_OK)
-			die("sign verdict", rc, em);
-	}
-	return f->n_committee;
-}
-
-static void find_head(struct feed *f)
-{
-	char em[FC_ERRMSG_LEN];
-	int any = 0;
-
-	f->next = 0;
-	for (size_t i = 0; i < fc_storage_client_replicas(f->cl); i++) {
-		struct fc_storage_height hi;
-		if (fc_storage_get_height(f->cl, i, &hi, em) != FC_OK || hi.empty)
-			continue;
-		if (!any || hi.applied_height + 1 > f->next) {
-			f->next = hi.applied_height + 1;
-			memcpy(f->head, hi.last_hash, FC_HASH_LEN);
-			any = 1;
-		}
-	}
-}
-
-static uint64_t now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
 /* Write-only block: every transaction VALID. */
-static void make_plain_block(struct feed *f, size_t ntx, struct built *bb, uint8_t **status_out)
+static void make_plain_block(struct feed *f, size_t ntx, struct sc_built *bb, uint8_t **status_out)
 {
 	Flexchain__Envelope **envs = lf_zalloc(sizeof *envs * ntx);
 	uint8_t *status = lf_zalloc(ntx);
@@ -366,27 +184,27 @@ static void make_plain_block(struct feed *f, size_t ntx, struct built *bb, uint8
 	for (size_t i = 0; i < ntx; i++) {
 		struct txspec ts;
 		memset(&ts, 0, sizeof ts);
-		if (!(f->next == 0 && i == 0)) { /* genesis tx 0 may not write */
+		if (!(f->ch.next == 0 && i == 0)) { /* genesis tx 0 may not write */
 			ts.n_writes = 2;
 			snprintf(ts.wkeys[0], 16, "k%llu.%u",
-				 (unsigned long long)(f->next % 1000000000u), (unsigned)(i % 1000));
+				 (unsigned long long)(f->ch.next % 1000000000u), (unsigned)(i % 1000));
 			snprintf(ts.wkeys[1], 16, "shared%u", (unsigned)(i % 4));
 		}
-		envs[i] = build_env(f, f->next, &ts, NULL, NULL);
+		envs[i] = build_env(f, f->ch.next, &ts, NULL, NULL);
 		status[i] = FLEXCHAIN__TX_STATUS__TX_VALID;
 	}
-	build_block(f, envs, ntx, bb, &f->orderer);
+	sc_block_build(&f->ch, envs, ntx, &f->ch.orderer, bb);
 	*status_out = status;
 }
 
 static int run_append(struct feed *f, uint64_t blocks, size_t ntx, unsigned deadline_s)
 {
 	char em[FC_ERRMSG_LEN];
-	uint64_t end = now_s() + deadline_s;
+	uint64_t end = sc_now_s() + deadline_s;
 
-	find_head(f);
+	sc_find_head(&f->ch, f->cl);
 	for (uint64_t k = 0; k < blocks; k++) {
-		struct built bb;
+		struct sc_built bb;
 		uint8_t *status, wsh[FC_HASH_LEN];
 		Flexchain__Verdict *v[3];
 		Flexchain__CommitCertificate *c;
@@ -395,29 +213,28 @@ static int run_append(struct feed *f, uint64_t blocks, size_t ntx, unsigned dead
 
 		make_plain_block(f, ntx, &bb, &status);
 		lf_check(fc_hash_write_set(bb.b, status, ntx, wsh), "write-set hash");
-		nv = compute_verdicts(f, &bb, status, wsh, v);
-		c = certify(f, &bb, v, nv, 0);
+		nv = sc_compute_verdicts(&f->ch, &bb, status, wsh, v);
+		c = sc_certify(&f->ch, &bb, v, nv, NULL);
 		for (;;) {
 			rc = fc_storage_append(f->cl, bb.b, v[0], c, NULL, em);
 			if (rc == FC_OK)
 				break;
-			if (now_s() >= end) {
+			if (sc_now_s() >= end) {
 				fprintf(stderr, "storage_feed: append %llu: %s\n",
-					(unsigned long long)f->next, em);
+					(unsigned long long)f->ch.next, em);
 				return 1;
 			}
-			struct timespec ts = {0, 100 * 1000 * 1000};
-			nanosleep(&ts, NULL);
+			sc_pause();
 		}
-		printf("acked %llu\n", (unsigned long long)f->next);
+		printf("acked %llu\n", (unsigned long long)f->ch.next);
 		fflush(stdout);
-		memcpy(f->head, bb.hash, FC_HASH_LEN);
-		f->next++;
-		free_cert(c);
+		memcpy(f->ch.head, bb.hash, FC_HASH_LEN);
+		f->ch.next++;
+		sc_cert_free(c);
 		for (size_t i = 0; i < nv; i++)
 			fc_validate_verdict_free(v[i]);
 		fc_free(status);
-		free_block(&bb);
+		sc_block_free(&bb);
 	}
 	return 0;
 }
@@ -477,7 +294,7 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 	unsigned long counts[8] = {0};
 
 	srand(seed);
-	find_head(f);
+	sc_find_head(&f->ch, f->cl);
 	memset(&o, 0, sizeof o);
 	o.castore = f->cs;
 	o.state.get_versions = sv_get_versions;
@@ -492,7 +309,7 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 		uint8_t *st_local = lf_zalloc(ntx), wsh_local[FC_HASH_LEN];
 		Flexchain__Verdict *sv = NULL, *v[3];
 		Flexchain__CommitCertificate *c;
-		struct built bb;
+		struct sc_built bb;
 		size_t nv;
 		int rc;
 
@@ -500,8 +317,8 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 			struct txspec ts;
 			int r = rand() % 100;
 			memset(&ts, 0, sizeof ts);
-			if (f->next == 0 && i == 0) {
-				envs[i] = build_env(f, f->next, &ts, ids[i], nonces[i]);
+			if (f->ch.next == 0 && i == 0) {
+				envs[i] = build_env(f, f->ch.next, &ts, ids[i], nonces[i]);
 				continue;
 			}
 			ts.n_reads = 1 + (size_t)(rand() % 2);
@@ -520,9 +337,9 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 				ts.nonce = nonces[rand() % (int)i]; /* duplicate in block */
 			else if (r >= 22 && r < 26 && f->n_old)
 				ts.nonce = f->old_nonce[(size_t)rand() % f->n_old]; /* in ledger */
-			envs[i] = build_env(f, f->next, &ts, ids[i], nonces[i]);
+			envs[i] = build_env(f, f->ch.next, &ts, ids[i], nonces[i]);
 		}
-		build_block(f, envs, ntx, &bb, &f->orderer);
+		sc_block_build(&f->ch, envs, ntx, &f->ch.orderer, &bb);
 
 		rc = fc_storage_validate(f->cl, 0, bb.b, NULL, 0, &sv, em);
 		if (rc != FC_OK)
@@ -533,13 +350,13 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 		rc = fc_validate_verdict_verify(f->cs, sv, NULL, em);
 		if (rc != FC_OK)
 			die("storage verdict signature", rc, em);
-		if (!sv->storage_validated || sv->height != f->next || sv->tx_status.len != ntx ||
+		if (!sv->storage_validated || sv->height != f->ch.next || sv->tx_status.len != ntx ||
 		    memcmp(sv->tx_status.data, st_local, ntx) != 0 ||
 		    sv->write_set_hash.len != FC_HASH_LEN ||
 		    memcmp(sv->write_set_hash.data, wsh_local, FC_HASH_LEN) != 0) {
 			fprintf(stderr,
 				"storage_feed: block %llu: storage and compute verdicts differ\n",
-				(unsigned long long)f->next);
+				(unsigned long long)f->ch.next);
 			for (size_t i = 0; i < ntx; i++)
 				fprintf(stderr, "  tx %zu: storage %d compute %d\n", i,
 					i < sv->tx_status.len ? sv->tx_status.data[i] : -1,
@@ -549,30 +366,30 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 		for (size_t i = 0; i < ntx; i++)
 			counts[st_local[i] & 7]++;
 		if (k % 2 == 0) {
-			nv = compute_verdicts(f, &bb, st_local, wsh_local, v);
-			c = certify(f, &bb, v, nv, 0);
+			nv = sc_compute_verdicts(&f->ch, &bb, st_local, wsh_local, v);
+			c = sc_certify(&f->ch, &bb, v, nv, NULL);
 		} else {
 			nv = 0;
-			c = certify(f, &bb, &sv, 1, 1);
+			c = sc_certify(&f->ch, &bb, &sv, 1, f->cfg->storage.replicas[0].id);
 		}
 		rc = fc_storage_append(f->cl, bb.b, nv ? v[0] : sv, c, NULL, em);
 		if (rc != FC_OK)
 			die("append", rc, em);
 		printf("block %llu: %zu txs, storage verdict == compute verdict\n",
-		       (unsigned long long)f->next, ntx);
+		       (unsigned long long)f->ch.next, ntx);
 		for (size_t i = 0; i < ntx && f->n_old < 64; i++)
 			if (st_local[i] == FLEXCHAIN__TX_STATUS__TX_VALID) {
 				memcpy(f->old_nonce[f->n_old], nonces[i], 16);
 				strcpy(f->old_ids[f->n_old++], ids[i]);
 			}
-		memcpy(f->head, bb.hash, FC_HASH_LEN);
-		f->next++;
-		free_cert(c);
+		memcpy(f->ch.head, bb.hash, FC_HASH_LEN);
+		f->ch.next++;
+		sc_cert_free(c);
 		for (size_t i = 0; i < nv; i++)
 			fc_validate_verdict_free(v[i]);
 		fc_wire_free(&sv->base);
 		fc_free(st_local);
-		free_block(&bb);
+		sc_block_free(&bb);
 	}
 	printf("statuses: valid=%lu mvcc=%lu policy=%lu badsig=%lu dup=%lu payload=%lu\n",
 	       counts[1], counts[2], counts[3], counts[4], counts[5], counts[6]);
@@ -589,14 +406,14 @@ static int run_validate(struct feed *f, uint64_t blocks, unsigned seed)
 static int try_bad(struct feed *f, int how)
 {
 	char em[FC_ERRMSG_LEN];
-	struct built bb;
+	struct sc_built bb;
 	uint8_t *status, wsh[FC_HASH_LEN];
 	Flexchain__Verdict *v[3];
 	Flexchain__CommitCertificate *c;
 	size_t nv;
 	int rc, ok = 0;
 
-	find_head(f);
+	sc_find_head(&f->ch, f->cl);
 	if (how == 0) {
 		make_plain_block(f, 2, &bb, &status);
 		bb.b->header->signature.data[bb.b->header->signature.len - 1] ^= 0x01;
@@ -604,37 +421,37 @@ static int try_bad(struct feed *f, int how)
 		Flexchain__Envelope **envs = lf_zalloc(sizeof *envs);
 		struct txspec ts;
 		memset(&ts, 0, sizeof ts);
-		envs[0] = build_env(f, f->next, &ts, NULL, NULL);
-		build_block(f, envs, 1, &bb, &f->stranger);
+		envs[0] = build_env(f, f->ch.next, &ts, NULL, NULL);
+		sc_block_build(&f->ch, envs, 1, &f->stranger, &bb);
 		status = lf_zalloc(1);
 		status[0] = FLEXCHAIN__TX_STATUS__TX_VALID;
 	}
 	lf_check(fc_hash_write_set(bb.b, status, bb.b->n_envelopes, wsh), "write-set hash");
-	nv = compute_verdicts(f, &bb, status, wsh, v);
-	c = certify(f, &bb, v, nv, 0);
+	nv = sc_compute_verdicts(&f->ch, &bb, status, wsh, v);
+	c = sc_certify(&f->ch, &bb, v, nv, NULL);
 	rc = fc_storage_append(f->cl, bb.b, v[0], c, NULL, em);
 	printf("%s: %s: %s\n", how == 0 ? "corrupted orderer signature" : "signed by a non-orderer",
 	       fc_strerror(rc), em);
 	if (rc == FC_EVERIFY &&
 	    strstr(em, how == 0 ? "orderer signature" : "is not an orderer") != NULL)
 		ok = 1;
-	free_cert(c);
+	sc_cert_free(c);
 	for (size_t i = 0; i < nv; i++)
 		fc_validate_verdict_free(v[i]);
 	fc_free(status);
-	free_block(&bb);
+	sc_block_free(&bb);
 	return ok;
 }
 
 static int run_badsig(struct feed *f)
 {
 	uint64_t before;
-	find_head(f);
-	before = f->next;
+	sc_find_head(&f->ch, f->cl);
+	before = f->ch.next;
 	if (!try_bad(f, 0) || !try_bad(f, 1))
 		return 1;
-	find_head(f);
-	if (f->next != before) {
+	sc_find_head(&f->ch, f->cl);
+	if (f->ch.next != before) {
 		fprintf(stderr, "storage_feed: a refused block changed the height\n");
 		return 1;
 	}
@@ -676,7 +493,7 @@ static int run_deliver(struct feed *f, uint64_t blocks, unsigned deadline_s)
 	char em[FC_ERRMSG_LEN];
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	uint64_t want = 0, end = now_s() + deadline_s;
+	uint64_t want = 0, end = sc_now_s() + deadline_s;
 	int rc, expect_decision = 0;
 
 	rc = fc_netc_connect(n->host, n->port, 2000, &nc, em);
@@ -693,14 +510,14 @@ static int run_deliver(struct feed *f, uint64_t blocks, unsigned deadline_s)
 	if (rc != FC_OK)
 		die("deliver send", rc, em);
 	/* a stalled subscriber: the replica must queue and wait, not drop */
-	while (f->wait_file && access(f->wait_file, F_OK) != 0 && now_s() < end) {
+	while (f->wait_file && access(f->wait_file, F_OK) != 0 && sc_now_s() < end) {
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	while (want < blocks || expect_decision) {
 		ProtobufCMessage *m = NULL;
 		Flexchain__ControlMessage *r;
-		if (now_s() >= end) {
+		if (sc_now_s() >= end) {
 			fprintf(stderr, "storage_feed: deliver: only %llu blocks in %u s\n",
 				(unsigned long long)want, deadline_s);
 			return 1;
@@ -755,7 +572,6 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *mode;
-	char *client_id = NULL;
 	uint64_t blocks = 10;
 	size_t ntx = 4;
 	unsigned deadline = 60, seed = 1, timeout = 3000;
@@ -815,29 +631,9 @@ int main(int argc, char **argv)
 		die("client", rc, em);
 
 	if (strcmp(mode, "heights") != 0 && strcmp(mode, "deliver") != 0) {
-		char cid[FC_CONFIG_NAME_MAX + 16];
-		const struct fc_config_node *ord = &f.cfg->orderers[0];
-		load_ident(&f, &f.orderer, ord->org, FC_IDENTITY_ROLE_ORDERER, ord->id);
-		fc_identity_client_id(f.cfg->orgs[0].name, cid, sizeof cid, em);
-		load_ident(&f, &f.client, f.cfg->orgs[0].name, FC_IDENTITY_ROLE_CLIENT,
-			   client_id = fc_strdup(cid));
-		for (size_t o = 0; o < f.cfg->n_orgs && o < MAX_ORGS; o++)
-			for (size_t i = 0; i < f.cfg->n_compute; i++)
-				if (f.cfg->compute[i].org_index == o) {
-					load_ident(&f, &f.endorser[f.n_endorsers++],
-						   f.cfg->compute[i].org, FC_IDENTITY_ROLE_COMPUTE,
-						   f.cfg->compute[i].id);
-					break;
-				}
-		for (size_t i = 0; i < f.cfg->n_compute && f.n_committee < 3; i++) {
-			const struct fc_config_node *n = &f.cfg->compute[i];
-			load_ident(&f, &f.committee[f.n_committee++], n->org,
-				   FC_IDENTITY_ROLE_COMPUTE, n->id);
-		}
-		if (f.n_endorsers == 0 || f.n_committee == 0)
-			die("config", FC_ECONFIG, "need compute servers for endorsements");
+		sc_chain_load(&f.ch, f.cfg);
 		/* a valid identity that is not an orderer: the first committee member */
-		f.stranger = f.committee[0];
+		f.stranger = f.ch.committee[0];
 	}
 
 	if (strcmp(mode, "append") == 0)
@@ -852,13 +648,7 @@ int main(int argc, char **argv)
 		rc = run_deliver(&f, blocks, deadline);
 	else
 		rc = 2;
-	free_ident(&f.orderer);
-	free_ident(&f.client);
-	for (size_t i = 0; i < f.n_endorsers; i++)
-		free_ident(&f.endorser[i]);
-	for (size_t i = 0; i < f.n_committee; i++)
-		free_ident(&f.committee[i]);
-	fc_free(client_id);
+	sc_chain_free(&f.ch);
 	fc_storage_client_destroy(f.cl);
 	fc_crypto_castore_destroy(f.cs);
 	fc_config_free(f.cfg);

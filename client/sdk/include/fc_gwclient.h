@@ -102,6 +102,16 @@ int fc_gw_proposal_build(const struct fc_gw_identity *id, const char *contract,
 			 struct fc_gw_proposal **out, char *errmsg);
 void fc_gw_proposal_free(struct fc_gw_proposal *p);
 
+/* Signs an envelope the caller built by hand (load generators, test tools:
+ * a proposal whose creator is id's certificate and whose tx_id is
+ * fc_canon_tx_id_of, an rwset, a response): sets env->type = TX_NORMAL and
+ * env->client_signature = ECDSA over fc_hash_client_sig(env) with id's key.
+ * The signature bytes are fc_malloc'd and owned by the caller:
+ * fc_free(env->client_signature.data). On error env->client_signature is
+ * left empty. */
+int fc_gw_envelope_sign(const struct fc_gw_identity *id, Flexchain__Envelope *env,
+			char *errmsg);
+
 /* ------------------------------------------------------------- client */
 
 struct fc_gw_endpoint {
