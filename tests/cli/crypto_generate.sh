@@ -10,19 +10,9 @@ set -eu
 
 fc=$1
 yaml=$2
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc-cli-crypto.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+test_name=cli-crypto
+. "$(dirname "$0")/../integration/cluster_lib.sh"
 out=$tmp/crypto
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-
-# one_line FILE: the file holds exactly one line
-one_line() {
-	[ "$(wc -l <"$1")" -eq 1 ] || { cat "$1" >&2; fail "expected one line in $1"; }
-}
 
 mode() { stat -c %a "$1"; }
 

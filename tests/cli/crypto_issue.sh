@@ -11,17 +11,10 @@ set -eu
 
 fc=$1
 yaml=$2
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fc-cli-issue.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+test_name=cli-issue
+. "$(dirname "$0")/../integration/cluster_lib.sh"
 out=$tmp/crypto
 
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-one_line() {
-	[ "$(wc -l <"$1")" -eq 1 ] || { cat "$1" >&2; fail "expected one line in $1"; }
-}
 mode() { stat -c %a "$1"; }
 # refused ARGS...: fails, one line on stderr, nothing on stdout
 refused() {

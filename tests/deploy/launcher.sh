@@ -6,73 +6,9 @@
 set -eu
 test_name=deploy-launcher
 . "$FC_SRC/tests/integration/cluster_lib.sh"
-launcher=$FC_SRC/deploy/local/cluster.sh
+. "$FC_SRC/tests/deploy/local_lib.sh"
 
-# free_after N: the first base >= N with 16 free ports (as pick_base).
-free_after() {
-	fb=$1
-	while :; do
-		busy=0
-		i=0
-		while [ $i -lt 16 ]; do
-			if port_busy $((fb + i)); then busy=1; break; fi
-			i=$((i + 1))
-		done
-		[ $busy -eq 0 ] && break
-		fb=$((fb + 16))
-		[ $fb -lt 64000 ] || fail "no free ports"
-	done
-	echo $fb
-}
-
-# gen_yaml OUT CBASE MBASE DATA: the default local cluster, moved to $tmp,
-# control ports from CBASE, metrics ports from MBASE, data under DATA, tcp.
-gen_yaml() {
-	python3 - "$FC_SRC/deploy/local/cluster.yaml" "$@" "$tmp" <<'PY'
-import sys, yaml
-src, out, cbase, mbase, data, tmp = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
-cfg = yaml.safe_load(open(src))
-cfg["transport"] = "tcp"
-cfg["crypto_dir"] = tmp + "/crypto"
-ports = iter(range(cbase, cbase + 16))
-mports = iter(range(mbase, mbase + 16))
-for g in (cfg["orderers"], cfg["storage"]["replicas"], cfg["memory"]["nodes"], cfg["compute"]):
-    for n in g:
-        n["host"] = "127.0.0.1"
-        n["port"] = next(ports)
-        for k in ("raft_port", "data_port"):
-            if k in n:
-                n[k] = next(ports)
-        n["metrics_port"] = next(mports)
-        if "data_dir" in n:
-            n["data_dir"] = "%s/%s" % (data, n["id"])
-yaml.safe_dump(cfg, open(out, "w"), sort_keys=False)
-PY
-}
-
-# Control ports from pick_base, metrics ports from the next free 16.
-pick_base
-cbase=$base
-mbase=$(free_after $((cbase + 16)))
-gen_yaml "$tmp/cluster.yaml" $cbase $mbase "$tmp/data"
-
-# Any process still running with this configuration.
-leftovers() {
-	for p in /proc/[0-9]*; do
-		tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -qxF -e "$tmp/cluster.yaml" -e "$tmp/cluster2.yaml" &&
-			echo "${p#/proc/}"
-	done
-	return 0
-}
-# On any failure: stop through the launcher, then kill what is left by pid.
-teardown() {
-	for c in cluster cluster2; do
-		bash "$launcher" stop --config "$tmp/$c.yaml" --timeout 10 >/dev/null 2>&1 || true
-	done
-	for p in $(leftovers); do kill -9 "$p" 2>/dev/null || true; done
-	cleanup
-}
-trap teardown EXIT
+local_yaml "$tmp/cluster.yaml" "$tmp/data"
 
 bash "$launcher" start --config "$tmp/cluster.yaml" --build "$FC_BUILD" --timeout 120 \
 	>"$tmp/start.out" 2>"$tmp/start.log" || { rc=$?; cat "$tmp/start.out"; fail "cluster.sh start exited $rc"; }
@@ -119,10 +55,8 @@ bash "$launcher" status --config "$tmp/cluster.yaml" >/dev/null 2>&1 || rc=$?
 # SIGTERM (as Ctrl-C) while start waits for health stops everything it
 # started. A build tree whose compute server never becomes healthy (it does
 # not listen) keeps start waiting until the signal comes.
-# Fresh ports: those of the first cluster may be reused as ephemeral ports.
-cbase2=$(free_after $((mbase + 16)))
-mbase2=$(free_after $((cbase2 + 16)))
-gen_yaml "$tmp/cluster2.yaml" $cbase2 $mbase2 "$tmp/data2"
+# Fresh ports (local_yaml does not hand out the first cluster's again).
+local_yaml "$tmp/cluster2.yaml" "$tmp/data2"
 mkdir -p "$tmp/build2"
 for b in flexchain flexchain-orderer flexchain-storage; do
 	f=$(find "$FC_BUILD" -maxdepth 3 -type f -name "$b" -perm -u+x | sort | head -n 1)

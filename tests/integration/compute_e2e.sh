@@ -36,9 +36,8 @@ wait_log() { # FILE PATTERN: bounded wait for a line
 }
 
 
-# Ports are picked free, but other tests' client connections may take one
-# of them (ephemeral ports) before our daemons bind: then start over on
-# other ports (bounded).
+# Ports are picked free, but another test running in parallel may bind one
+# of them before our daemons do: then start over on other ports (bounded).
 bind_failed() { grep -qs "address already in use" "$tmp"/*.log; }
 start_cluster() {
 memyaml=""
@@ -108,26 +107,7 @@ done
 	done
 	fail "cluster did not start"
 }
-# Below the kernel's ephemeral range (32768-60999): the many short client
-# connections of a loaded cluster would otherwise take our ports.
-pick_low() {
-	base=$1
-	tries=0
-	while :; do
-		[ $base -lt 32640 ] || base=20000
-		busy=0
-		i=0
-		while [ $i -lt 16 ]; do
-			if port_busy $((base + i)); then busy=1; break; fi
-			i=$((i + 1))
-		done
-		[ $busy -eq 0 ] && return 0
-		base=$((base + 16))
-		tries=$((tries + 1))
-		[ $tries -lt 800 ] || fail "no free ports"
-	done
-}
-pick_low $((20000 + ($$ % 790) * 16))
+pick_base
 attempt=0
 until start_cluster; do
 	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
@@ -137,7 +117,7 @@ until start_cluster; do
 	rm -rf "$tmp/data" "$tmp/crypto" "$tmp"/*.log
 	attempt=$((attempt + 1))
 	[ $attempt -lt 5 ] || fail "ports kept being taken"
-	pick_low $((base + 16 * (attempt + 7)))
+	pick_base $((base + 16 * (attempt + 7)))
 	echo "retrying from $base"
 done
 gw() { echo "127.0.0.1:$((base + 3 + $1))"; }

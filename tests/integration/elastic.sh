@@ -15,58 +15,11 @@
 set -eu
 test_name=elastic
 . "$FC_SRC/tests/integration/cluster_lib.sh"
-launcher=$FC_SRC/deploy/local/cluster.sh
-cli=$FC_BUILD/client/flexchain
-bench=$FC_BUILD/bench/driver/flexchain-bench
-[ -x "$cli" ] && [ -x "$bench" ] || fail "flexchain or flexchain-bench not built in $FC_BUILD"
+. "$FC_SRC/tests/deploy/local_lib.sh"
+need_bench
 
-# free_after N: the first base >= N with 16 free ports (as pick_base).
-free_after() {
-	fb=$1
-	while :; do
-		busy=0
-		i=0
-		while [ $i -lt 16 ]; do
-			if port_busy $((fb + i)); then busy=1; break; fi
-			i=$((i + 1))
-		done
-		[ $busy -eq 0 ] && break
-		fb=$((fb + 16))
-		[ $fb -lt 32752 ] || fail "no free ports"
-	done
-	echo $fb
-}
-
-# gen_yaml OUT CBASE MBASE: the default local cluster with control ports
-# from CBASE, metrics ports from MBASE, crypto and data under $tmp, tcp.
-gen_yaml() {
-	python3 - "$FC_SRC/deploy/local/cluster.yaml" "$1" "$2" "$3" "$tmp" <<'PY'
-import sys, yaml
-src, out, cbase, mbase, tmp = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-cfg = yaml.safe_load(open(src))
-cfg["transport"] = "tcp"
-cfg["crypto_dir"] = tmp + "/crypto"
-ports = iter(range(cbase, cbase + 16))
-mports = iter(range(mbase, mbase + 16))
-for g in (cfg["orderers"], cfg["storage"]["replicas"], cfg["memory"]["nodes"], cfg["compute"]):
-    for n in g:
-        n["host"] = "127.0.0.1"
-        n["port"] = next(ports)
-        for k in ("raft_port", "data_port"):
-            if k in n:
-                n[k] = next(ports)
-        n["metrics_port"] = next(mports)
-        if "data_dir" in n:
-            n["data_dir"] = "%s/data/%s" % (tmp, n["id"])
-yaml.safe_dump(cfg, open(out, "w"), sort_keys=False)
-PY
-}
-
-pick_base
-cbase=$base
-mbase=$(free_after $((cbase + 16)))
 cfg=$tmp/cluster.yaml
-gen_yaml "$cfg" $cbase $mbase
+local_yaml "$cfg" "$tmp/data"
 # two compute servers: the first of each organisation
 python3 - "$cfg" <<'PY'
 import sys, yaml
@@ -79,21 +32,6 @@ for n in cfg["compute"]:
 cfg["compute"] = keep
 yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
 PY
-
-leftovers() {
-	for p in /proc/[0-9]*; do
-		tr '\0' '\n' 2>/dev/null <"$p/cmdline" | grep -q -e "^$tmp/" && echo "${p#/proc/}"
-	done
-	return 0
-}
-teardown() {
-	bash "$launcher" stop --config "$cfg" --timeout 10 >/dev/null 2>&1 || true
-	for p in $(leftovers); do kill -9 "$p" 2>/dev/null || true; done
-	cleanup
-}
-trap teardown EXIT
-
-cl() { bash "$launcher" "$@" --config "$cfg" --build "$FC_BUILD" --timeout 60; }
 
 # run_bench NAME SECONDS [ARGS]: the bench's report on stdout, checked.
 run_bench() {
@@ -151,25 +89,11 @@ cl remove-compute 2 >"$tmp/remove2.log" 2>&1 || fail "remove-compute 2 (second t
 
 # Every transaction of every run, as the ledger has it.
 cat "$tmp"/shape2.ledger "$tmp"/scaling.ledger "$tmp"/shape4.ledger >"$tmp/all.ledger"
-cut -d' ' -f1 "$tmp/all.ledger" | xargs -P 8 -n 1 sh -c '
-	out=$("$0" tx status --config "$1" "$2" 2>&1) || { echo "$2 MISSING"; exit 0; }
-	echo "$out" | awk -v id="$2" "/^status:/ {s=tolower(\$2)} /^height:/ {h=\$2} /^index:/ {i=\$2}
-		END {print id, s, h, i}"' "$cli" "$cfg" >"$tmp/seen.ledger"
-sort "$tmp/all.ledger" >"$tmp/want"
-sort "$tmp/seen.ledger" >"$tmp/got"
-if ! cmp -s "$tmp/want" "$tmp/got"; then
-	diff "$tmp/want" "$tmp/got" | head -n 20 >&2
-	fail "the ledger disagrees with the bench on $(diff "$tmp/want" "$tmp/got" | grep -c '^<') transaction(s)"
-fi
+ledger_agrees "$tmp/all.ledger"
 n=$(wc -l <"$tmp/all.ledger")
 echo "ledger check: all $n transactions of the three runs are in the ledger with the bench's status, height and index"
 
-bash "$launcher" stop --config "$cfg" --timeout 60 >"$tmp/stop.log" 2>&1 || fail "cluster.sh stop"
-[ -z "$(leftovers)" ] || fail "processes left after stop: $(leftovers)"
-"$cli" ledger verify --config "$cfg" --id storage0 >"$tmp/verify.out" 2>&1 ||
-	{ cat "$tmp/verify.out" >&2; fail "ledger verify"; }
-cat "$tmp/verify.out"
-in_ledger=$(sed -n 's/^transactions: \([0-9]*\).*/\1/p' "$tmp/verify.out")
+stop_and_verify storage0
 # the bench's transactions plus the shard-map config transaction
 [ "$in_ledger" = $((n + 1)) ] || fail "the ledger holds $in_ledger transactions, the bench saw $n finish"
 echo "elastic: ok"

@@ -18,30 +18,7 @@ test_name=memory-daemon
 
 KEYS=20000
 
-# Ports below the kernel's ephemeral range (32768-60999 here): this test
-# makes many client connections, and a port some connection of any process
-# uses as its local end cannot be listened on.
-pick_low_base() {
-	base=$((20000 + ($$ % 700) * 16))
-	tries=0
-	while :; do
-		busy=0
-		i=0
-		while [ $i -lt 16 ]; do
-			if port_busy $((base + i)) || ss -Htan 2>/dev/null | awk '{print $4}' | grep -q ":$((base + i))\$"; then
-				busy=1
-				break
-			fi
-			i=$((i + 1))
-		done
-		[ $busy -eq 0 ] && break
-		base=$((base + 16))
-		[ $base -lt 32000 ] || base=20000
-		tries=$((tries + 1))
-		[ $tries -lt 200 ] || fail "no free ports"
-	done
-}
-pick_low_base
+pick_base
 write_config() { # FILE WITH_MEM1
 	{
 		echo "cluster: memory-test"

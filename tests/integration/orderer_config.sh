@@ -21,64 +21,14 @@ cli=$3
 stor=$4
 test_name=orderer-config
 . "$(dirname "$0")/cluster_lib.sh"
-pick_base
+. "$(dirname "$0")/orderer_lib.sh"
+orderer_yaml config-test --policy "OR(Org1,Org2)" --storage 2 --quorum 2 --compute 3
 
-cat >"$tmp/cluster.yaml" <<YAML
-cluster: config-test
-crypto_dir: ./crypto
-organisations:
-  - name: Org1
-  - name: Org2
-policies:
-  - { name: any, rule: "OR(Org1,Org2)" }
-default_policy: any
-orderers:
-  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $((base + 0)), raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }
-  - { id: orderer1, org: Org2, host: 127.0.0.1, port: $((base + 2)), raft_port: $((base + 3)), data_dir: $tmp/data/orderer1 }
-  - { id: orderer2, org: Org1, host: 127.0.0.1, port: $((base + 4)), raft_port: $((base + 5)), data_dir: $tmp/data/orderer2 }
-storage:
-  write_quorum: 2
-  replicas:
-    - { id: storage0, org: Org1, host: 127.0.0.1, port: $((base + 6)), data_dir: $tmp/data/storage0 }
-    - { id: storage1, org: Org2, host: 127.0.0.1, port: $((base + 7)), data_dir: $tmp/data/storage1 }
-compute:
-  - { id: compute0, org: Org1, host: 127.0.0.1, port: $((base + 8)) }
-  - { id: compute1, org: Org2, host: 127.0.0.1, port: $((base + 9)) }
-  - { id: compute2, org: Org1, host: 127.0.0.1, port: $((base + 10)) }
-block_cutting:
-  max_txs: 40
-  max_bytes: 1048576
-  timeout_ms: 50
-validation:
-  committee_size: 3
-  timeout_ms: 5000
-network:
-  heartbeat_ms: 200
-YAML
-cfg="$tmp/cluster.yaml"
-"$fc" crypto generate --config "$cfg" >/dev/null || fail "crypto generate"
-
-for s in 0 1; do
-	"$stor" --config "$cfg" --id storage$s >"$tmp/storage$s.log" 2>&1 &
-	eval "spid$s=$!"
-	pids="$pids $!"
-done
-for i in 0 1 2; do
-	"$ord" --config "$cfg" --id orderer$i >"$tmp/orderer$i.log" 2>&1 &
-	pids="$pids $!"
-done
-timeout 30 "$cli" leader --config "$cfg" >/dev/null || fail "no leader elected"
-for i in 0 1 2; do
-	"$cli" compute --config "$cfg" --id compute$i --seconds 250 \
-		>"$tmp/compute$i.out" 2>"$tmp/compute$i.log" &
-	pids="$pids $!"
-done
-n=0
-while [ "$(cat "$tmp"/compute*.log | grep -c registered)" -lt 3 ] && [ $n -lt 100 ]; do
-	sleep 0.1
-	n=$((n + 1))
-done
-[ "$(cat "$tmp"/compute*.log | grep -c registered)" -ge 3 ] || fail "computes not registered"
+for s in 0 1; do start_storage storage$s; done
+for i in 0 1 2; do start_orderer orderer$i; done
+wait_leader
+for i in 0 1 2; do start_compute compute$i --seconds 250; done
+wait_computes 3
 
 # blocks in the orderers' chain; storage0 must hold them all, certified
 committed() {
@@ -109,8 +59,8 @@ h=$(sed -n 's/^tx=.* height=\([0-9]*\) .* status=TX_VALID$/\1/p' "$tmp/update1.o
 grep -q "config status 1" "$tmp"/compute*.log || fail "no stand-in judged the config tx"
 
 # one replica gone: with quorum 1 more load still commits on storage0
-eval "kill -9 \$spid1"
-wait "$spid1" 2>/dev/null || true
+kill -9 "$pid_storage1"
+wait "$pid_storage1" 2>/dev/null || true
 "$cli" submit --config "$cfg" --count 200 --out "$tmp/acked" --deadline-s 60 \
 	>"$tmp/submit2.out" 2>"$tmp/submit2.log" || fail "submit 2"
 committed "load 2 (storage1 down)"

@@ -16,45 +16,21 @@ ord=$2
 cli=$3
 test_name=orderer-raft
 . "$(dirname "$0")/cluster_lib.sh"
-pick_base
+. "$(dirname "$0")/orderer_lib.sh"
+orderer_yaml orderer-test --max-txs 50
 
-cat >"$tmp/cluster.yaml" <<EOF
-cluster: orderer-test
-crypto_dir: ./crypto
-organisations:
-  - name: Org1
-  - name: Org2
-orderers:
-  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $((base + 0)), raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }
-  - { id: orderer1, org: Org2, host: 127.0.0.1, port: $((base + 2)), raft_port: $((base + 3)), data_dir: $tmp/data/orderer1 }
-  - { id: orderer2, org: Org1, host: 127.0.0.1, port: $((base + 4)), raft_port: $((base + 5)), data_dir: $tmp/data/orderer2 }
-storage:
-  replicas:
-    - { id: storage0, org: Org1, host: 127.0.0.1, port: $((base + 6)), data_dir: $tmp/data/storage0 }
-block_cutting:
-  max_txs: 50
-  max_bytes: 1048576
-  timeout_ms: 50
-EOF
-"$fc" crypto generate --config "$tmp/cluster.yaml" >/dev/null || fail "crypto generate"
-
-start() {
-	# Tiny snapshot settings: the killed leader misses more entries than the
-	# others keep, so on restart it gets a snapshot and fetches the blocks.
-	"$ord" --config "$tmp/cluster.yaml" --id "$1" --snapshot-threshold 8 \
-		--snapshot-trailing 2 >>"$tmp/$1.log" 2>&1 &
-	eval "pid_$1=$!"
-	pids="$pids $!"
-}
+# Tiny snapshot settings: the killed leader misses more entries than the
+# others keep, so on restart it gets a snapshot and fetches the blocks.
+start() { start_orderer "$1" --snapshot-threshold 8 --snapshot-trailing 2; }
 for i in 0 1 2; do start orderer$i; done
 
-leader=$(timeout 30 "$cli" leader --config "$tmp/cluster.yaml") || fail "no leader elected"
+wait_leader
 echo "leader: $leader"
 
 # Load: 2000 envelopes in the background; kill the leader once a few hundred
 # are acknowledged (bounded wait), keep going.
 : >"$tmp/acked"
-"$cli" submit --config "$tmp/cluster.yaml" --count 2000 --window 64 --out "$tmp/acked" \
+"$cli" submit --config "$cfg" --count 2000 --window 64 --out "$tmp/acked" \
 	--deadline-s 120 >"$tmp/submit.out" 2>"$tmp/submit.log" &
 spid=$!
 pids="$pids $spid"
@@ -74,15 +50,12 @@ wait $spid || rc=$?
 cat "$tmp/submit.out"
 [ $rc = 0 ] || fail "submit exited $rc"
 
-alive=""
-for i in 0 1 2; do
-	[ "orderer$i" = "$leader" ] || alive="$alive${alive:+,}orderer$i"
-done
-new_leader=$(timeout 30 "$cli" leader --config "$tmp/cluster.yaml") || fail "no new leader"
+alive=$(survivors)
+new_leader=$(timeout 30 "$cli" leader --config "$cfg") || fail "no new leader"
 [ "$new_leader" != "$leader" ] || fail "killed orderer still leader"
 echo "new leader: $new_leader"
 
-"$cli" check --config "$tmp/cluster.yaml" --ids "$alive" --acked "$tmp/acked" --idle-ms 1500 ||
+"$cli" check --config "$cfg" --ids "$alive" --acked "$tmp/acked" --idle-ms 1500 ||
 	fail "chain check on $alive"
 
 # The killed orderer restarts from its own block log and Raft log and
@@ -90,7 +63,7 @@ echo "new leader: $new_leader"
 start "$leader"
 ok=0
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-	if "$cli" check --config "$tmp/cluster.yaml" --ids "$alive,$leader" --acked "$tmp/acked" \
+	if "$cli" check --config "$cfg" --ids "$alive,$leader" --acked "$tmp/acked" \
 		--idle-ms 1000 >"$tmp/check2.out" 2>&1; then
 		ok=1
 		break

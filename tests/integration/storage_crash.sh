@@ -8,10 +8,7 @@
 
 write_config 1 1
 start_storage storage0
-"$FC_FEED" append --config "$cfg" --blocks 150 --txs 8 --deadline 120 --timeout-ms 2000 \
-	>"$tmp/acked.txt" 2>"$tmp/feed.log" &
-feed=$!
-bgpids="$feed"
+feed_start 150 8
 
 wait_acked "$tmp/acked.txt" 20
 kill9_storage storage0
@@ -21,10 +18,7 @@ wait_acked "$tmp/acked.txt" 70
 kill9_storage storage0
 start_storage storage0
 
-st=0
-wait "$feed" || st=$?
-bgpids=""
-[ "$st" -eq 0 ] || fail "feeder failed ($st): $(cat "$tmp/feed.log")"
+feed_wait
 last=$(tail -n 1 "$tmp/acked.txt" | awk '{print $2}')
 [ "$last" = 149 ] || fail "last acknowledged height $last, expected 149"
 # acknowledged heights are strictly increasing, no gaps

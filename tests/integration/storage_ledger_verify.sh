@@ -5,8 +5,6 @@
 # daemon's and the command's usage errors.
 . "$FC_LIB"
 
-one_line() { [ "$(wc -l <"$1")" -eq 1 ] || { cat "$1" >&2; fail "expected one line in $1"; }; }
-
 # ---- usage ---------------------------------------------------------------
 "$FC_STORAGE" --help >"$tmp/h" || fail "flexchain-storage --help"
 grep -q -- "--config" "$tmp/h" || fail "daemon help"
@@ -46,25 +44,21 @@ grep -q "blocks: 12 (heights 0..11)" "$tmp/ok.log" || fail "summary: $(cat "$tmp
 grep -q "state keys: " "$tmp/ok.log" || fail "no state summary"
 
 data=$tmp/data/storage0
-# ---- a corrupted block payload ----------------------------------------------
-cp -r "$data" "$tmp/payload"
-"$FC_TAMPER" "$tmp/payload" 5 payload >/dev/null || fail "tamper payload"
-st=0
-"$FC_CLI" ledger verify --config "$cfg" --data-dir "$tmp/payload" >"$tmp/o" 2>"$tmp/e" || st=$?
-[ "$st" -eq 1 ] || fail "tampered payload not detected (exit $st)"
-one_line "$tmp/e"
-grep -q "height 5: .*data hash" "$tmp/e" || fail "payload fault not named: $(cat "$tmp/e")"
-cat "$tmp/e"
-
-# ---- a broken hash link -------------------------------------------------------
-cp -r "$data" "$tmp/link"
-"$FC_TAMPER" "$tmp/link" 7 link >/dev/null || fail "tamper link"
-st=0
-"$FC_CLI" ledger verify --config "$cfg" --data-dir "$tmp/link" >"$tmp/o" 2>"$tmp/e" || st=$?
-[ "$st" -eq 1 ] || fail "broken link not detected (exit $st)"
-one_line "$tmp/e"
-grep -q "height 7: broken hash link" "$tmp/e" || fail "link fault not named: $(cat "$tmp/e")"
-cat "$tmp/e"
+# tampered HEIGHT WHAT MESSAGE: a copy of the ledger with block HEIGHT
+# tampered (storage_tamper WHAT) fails verify with one line naming MESSAGE.
+tampered() {
+	cp -r "$data" "$tmp/$2"
+	"$FC_TAMPER" "$tmp/$2" "$1" "$2" >/dev/null || fail "tamper $2"
+	st=0
+	"$FC_CLI" ledger verify --config "$cfg" --data-dir "$tmp/$2" >"$tmp/o" 2>"$tmp/e" || st=$?
+	[ "$st" -eq 1 ] || fail "tampered $2 not detected (exit $st)"
+	one_line "$tmp/e"
+	grep -q "height $1: $3" "$tmp/e" || fail "$2 fault not named: $(cat "$tmp/e")"
+	cat "$tmp/e"
+}
+# a corrupted block payload, a broken hash link
+tampered 5 payload ".*data hash"
+tampered 7 link "broken hash link"
 
 # the untouched original still verifies
 "$FC_CLI" ledger verify --config "$cfg" --data-dir "$data" >/dev/null || fail "original broken"

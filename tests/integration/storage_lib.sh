@@ -95,3 +95,19 @@ wait_acked() {
 		sleep 0.05
 	done
 }
+
+# feed_start BLOCKS TXS: a retrying stream of appends in the background
+# ($feed), acknowledgements in $tmp/acked.txt, errors in $tmp/feed.log.
+# feed_wait: waits for it, fails unless it exited 0.
+feed_start() {
+	"$FC_FEED" append --config "$cfg" --blocks "$1" --txs "$2" --deadline 120 --timeout-ms 2000 \
+		>"$tmp/acked.txt" 2>"$tmp/feed.log" &
+	feed=$!
+	bgpids="$feed"
+}
+feed_wait() {
+	st=0
+	wait "$feed" || st=$?
+	bgpids=""
+	[ "$st" -eq 0 ] || fail "feeder failed ($st): $(cat "$tmp/feed.log")"
+}

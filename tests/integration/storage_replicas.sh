@@ -9,20 +9,14 @@
 write_config 2 1
 start_storage storage0
 start_storage storage1
-"$FC_FEED" append --config "$cfg" --blocks 200 --txs 4 --deadline 120 --timeout-ms 2000 \
-	>"$tmp/acked.txt" 2>"$tmp/feed.log" &
-feed=$!
-bgpids="$feed"
+feed_start 200 4
 
 wait_acked "$tmp/acked.txt" 20
 kill9_storage storage1
 wait_acked "$tmp/acked.txt" 80
 start_storage storage1
 
-st=0
-wait "$feed" || st=$?
-bgpids=""
-[ "$st" -eq 0 ] || fail "feeder failed ($st): $(cat "$tmp/feed.log")"
+feed_wait
 [ "$(tail -n 1 "$tmp/acked.txt")" = "acked 199" ] || fail "last ack: $(tail -n 1 "$tmp/acked.txt")"
 
 # both replicas at 199 with the same head hash (bounded wait for the tail)
