@@ -3,7 +3,6 @@
  *   flexchain-orderer --config FILE --id ID [--log-level LEVEL]
  *
  * Runs until SIGINT or SIGTERM, then closes Raft and every connection. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "fc_config.h"
+#include "fc_daemon.h"
 #include "fc_err.h"
 #include "fc_log.h"
 #include "fc_ops.h"
@@ -64,8 +64,8 @@ static void on_tick(uv_timer_t *t)
 
 /* Status label values, by TxStatus value (proto/flexchain.proto). */
 static const char *const tx_status_names[8] = {
-    "unknown", "valid", "mvcc_read_conflict", "endorsement_policy_failure",
-    "bad_signature", "duplicate_txid", "bad_payload", "bad_config"};
+    "unknown",	     "valid",	       "mvcc_read_conflict", "endorsement_policy_failure",
+    "bad_signature", "duplicate_txid", "bad_payload",	     "bad_config"};
 
 static int health(void *ud, char *reason, size_t n)
 {
@@ -148,71 +148,54 @@ static void on_signal(uv_signal_t *h, int signum)
 	fc_orderer_stop(a->o, closed, a);
 }
 
+/* --snapshot-threshold, --snapshot-trailing, --txid-window */
+static int on_extra(void *ud, int val, const char *arg)
+{
+	struct fc_orderer_opts *oo = ud;
+	unsigned v = (unsigned)strtoul(arg, NULL, 10);
+
+	if (val == 'S')
+		oo->snapshot_threshold = v;
+	else if (val == 'T')
+		oo->snapshot_trailing = v;
+	else
+		oo->txid_window = v;
+	return FC_DAEMON_RUN;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"id", required_argument, NULL, 'i'},
-	    {"log-level", required_argument, NULL, 'l'},
+	static const struct option extra_opts[] = {
 	    {"snapshot-threshold", required_argument, NULL, 'S'},
 	    {"snapshot-trailing", required_argument, NULL, 'T'},
 	    {"txid-window", required_argument, NULL, 'W'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *cfg_path = NULL, *id = NULL;
+	struct fc_orderer_opts oopts;
+	const struct fc_daemon_cli cli = {.prog = "flexchain-orderer",
+					  .usage = usage,
+					  .extra = extra_opts,
+					  .extra_short = "S:T:W:",
+					  .on_extra = on_extra,
+					  .ud = &oopts};
+	struct fc_daemon_args args;
+	const char *id;
 	char errmsg[FC_ERRMSG_LEN] = "";
 	struct fc_config *cfg = NULL;
-	struct fc_orderer_opts oopts;
 	struct app a;
 	uv_loop_t loop;
-	enum fc_log_level lvl;
-	int c, rc, status = 1;
+	int rc, status = 1;
 
 	memset(&a, 0, sizeof a);
 	memset(&oopts, 0, sizeof oopts);
-	while ((c = getopt_long(argc, argv, "c:i:l:S:T:W:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			cfg_path = optarg;
-			break;
-		case 'i':
-			id = optarg;
-			break;
-		case 'l':
-			if (fc_log_parse_level(optarg, &lvl) != FC_OK) {
-				fprintf(stderr, "flexchain-orderer: bad log level %s\n", optarg);
-				return 2;
-			}
-			fc_log_set_level(lvl);
-			break;
-		case 'S':
-			oopts.snapshot_threshold = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'T':
-			oopts.snapshot_trailing = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'W':
-			oopts.txid_window = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fprintf(stderr, "flexchain-orderer: bad usage (see --help)\n");
-			return 2;
-		}
-	}
-	if (!cfg_path || !id || optind != argc) {
-		fprintf(stderr, "flexchain-orderer: --config and --id are required\n");
-		return 2;
-	}
+	rc = fc_daemon_parse(&cli, argc, argv, &args);
+	if (rc != FC_DAEMON_RUN)
+		return rc;
+	id = args.id;
 	signal(SIGPIPE, SIG_IGN);
-	rc = fc_config_load(cfg_path, &cfg, errmsg);
-	if (rc != FC_OK) {
-		fprintf(stderr, "flexchain-orderer: %s\n", errmsg);
+	/* an unknown id is refused by fc_orderer_create (start-up failure) */
+	if (fc_daemon_load(&cli, &args, FC_NODE_ORDERER, NULL, &cfg) != FC_OK)
 		return 1;
-	}
 	if (uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "flexchain-orderer: cannot create event loop\n");
 		goto free_cfg;

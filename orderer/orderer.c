@@ -12,6 +12,7 @@
 
 #include "decide.h"
 #include "fc_config.h"
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_log.h"
 #include "fc_mem.h"
@@ -139,17 +140,9 @@ static void leader_addr(struct fc_orderer *o, char *buf, size_t len)
 
 static void send_msg(struct session *s, Flexchain__ControlMessage *m)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	if (!s->conn)
-		return;
-	if (fc_wire_encode(&m->base, &buf, &len, NULL) != FC_OK)
-		return;
-	if (fc_conn_send_owned(s->conn, buf, len) != FC_OK) {
-		/* A client that does not read its replies loses them. */
-		fc_free(buf);
-	}
+	/* A client that does not read its replies loses them. */
+	if (s->conn)
+		(void)fc_ctl_send(s->conn, m, NULL);
 }
 
 static void reply_submit(struct session *s, uint64_t rid, const char *txid, int code,
@@ -170,14 +163,10 @@ static void reply_submit(struct session *s, uint64_t rid, const char *txid, int 
 
 static void reply_error(struct session *s, uint64_t rid, int code, const char *msg)
 {
-	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-	Flexchain__Error e = FLEXCHAIN__ERROR__INIT;
+	Flexchain__ControlMessage m;
+	Flexchain__Error e;
 
-	e.code = (uint32_t)code;
-	e.message = (char *)msg;
-	m.request_id = rid;
-	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR;
-	m.error = &e;
+	fc_ctl_error(&m, &e, rid, code, msg);
 	send_msg(s, &m);
 }
 
@@ -340,8 +329,7 @@ static int catch_up_from(struct fc_orderer *o, size_t idx, uint64_t want, char *
 		buf = NULL;
 		rc = fc_netc_recv(c, &buf, &len, o->cfg->network.max_frame_bytes, 5000, why);
 		if (rc == FC_OK)
-			rc = fc_wire_decode(&flexchain__control_message__descriptor, buf, len,
-					    FC_WIRE_MAX_MSG, (ProtobufCMessage **)&r, why);
+			rc = fc_ctl_decode(buf, len, FC_WIRE_MAX_MSG, &r, why);
 		fc_free(buf);
 		buf = NULL;
 		if (rc != FC_OK)
@@ -809,8 +797,7 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 	if (!s || s->o->stopping)
 		return;
 	o = s->o;
-	rc = fc_wire_decode(&flexchain__control_message__descriptor, payload, len,
-			    o->cfg->network.max_frame_bytes, (ProtobufCMessage **)&m, why);
+	rc = fc_ctl_decode(payload, len, o->cfg->network.max_frame_bytes, &m, why);
 	if (rc != FC_OK) {
 		reply_error(s, 0, rc, why);
 		return;

@@ -20,6 +20,7 @@
 #include "fc_chaincfg.h"
 #include "fc_chaincfg_rebuild.h"
 #include "fc_crypto.h"
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_ledger.h"
 #include "fc_log.h"
@@ -318,14 +319,10 @@ static void reply(struct sconn *sc, Flexchain__ControlMessage *cm)
 
 static void reply_error(struct sconn *sc, uint64_t id, int code, const char *msg)
 {
-	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-	Flexchain__Error e = FLEXCHAIN__ERROR__INIT;
+	Flexchain__ControlMessage cm;
+	Flexchain__Error e;
 
-	e.code = (uint32_t)code;
-	e.message = (char *)msg;
-	cm.request_id = id;
-	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR;
-	cm.error = &e;
+	fc_ctl_error(&cm, &e, id, code, msg);
 	reply(sc, &cm);
 }
 
@@ -1217,23 +1214,20 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 {
 	struct sconn *sc = ud;
 	struct stord *s = sc->s;
-	ProtobufCMessage *m = NULL;
-	Flexchain__ControlMessage *cm;
+	Flexchain__ControlMessage *cm = NULL;
 	char em[FC_ERRMSG_LEN];
 	int rc;
 
-	rc = fc_wire_decode(&flexchain__control_message__descriptor, payload, len, s->max_frame, &m,
-			    em);
+	rc = fc_ctl_decode(payload, len, s->max_frame, &cm, em);
 	if (rc != FC_OK) {
 		fc_log(FC_LOG_WARN, COMP, "bad frame", "peer=%s reason=\"%s\"", fc_conn_peer(conn),
 		       em);
 		reply_error(sc, 0, rc, em);
 		return;
 	}
-	cm = (Flexchain__ControlMessage *)m;
 	if (s->closing) {
 		reply_error(sc, cm->request_id, FC_ECLOSED, "storage replica shutting down");
-		fc_wire_free(m);
+		fc_wire_free(&cm->base);
 		return;
 	}
 	switch (cm->body_case) {
@@ -1268,7 +1262,7 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 			    "message not served by a storage replica");
 		break;
 	}
-	fc_wire_free(m);
+	fc_wire_free(&cm->base);
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -8,6 +8,7 @@
 
 #include "computed.h"
 #include "endorse.h"
+#include "fc_ctl.h"
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_policy.h"
@@ -482,7 +483,7 @@ static void handle_tx_query(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 			    const Flexchain__TxQuery *q)
 {
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-	Flexchain__Error err = FLEXCHAIN__ERROR__INIT;
+	Flexchain__Error err;
 	struct fc_storage_client *sc = NULL;
 	Flexchain__TxInfo *ti = NULL;
 	char errmsg[FC_ERRMSG_LEN] = "";
@@ -494,15 +495,12 @@ static void handle_tx_query(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 		for (size_t r = 0; r < fc_storage_client_replicas(sc) && rc != FC_OK; r++)
 			rc = fc_storage_get_tx(sc, r, q->tx_id ? q->tx_id : "", &ti, errmsg);
 	}
-	m.request_id = rid;
 	if (rc == FC_OK && ti) {
+		m.request_id = rid;
 		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_INFO;
 		m.tx_info = ti;
 	} else {
-		err.code = (uint32_t)(rc == FC_OK ? FC_EIO : rc);
-		err.message = errmsg;
-		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR;
-		m.error = &err;
+		fc_ctl_error(&m, &err, rid, rc == FC_OK ? FC_EIO : rc, errmsg);
 	}
 	cd_reply_msg(s, conn_id, &m);
 	if (ti)

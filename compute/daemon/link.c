@@ -8,6 +8,7 @@
 
 #include "computed.h"
 #include "fc_chaincfg.h"
+#include "fc_ctl.h"
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_storage_client.h"
@@ -43,8 +44,7 @@ int cd_netc_recv(struct fc_netc *c, unsigned timeout_ms, Flexchain__ControlMessa
 	rc = fc_netc_recv(c, &buf, &len, 0, timeout_ms, errmsg);
 	if (rc != FC_OK)
 		return rc;
-	rc = fc_wire_decode(&flexchain__control_message__descriptor, buf, len, FC_WIRE_MAX_MSG,
-			    (ProtobufCMessage **)m, errmsg);
+	rc = fc_ctl_decode(buf, len, FC_WIRE_MAX_MSG, m, errmsg);
 	fc_free(buf);
 	return rc;
 }

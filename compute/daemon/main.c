@@ -1,12 +1,11 @@
 /* flexchain-compute --config FILE --id ID: one compute server. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "computed.h"
-#include "fc_log.h"
+#include "fc_daemon.h"
 
 static const char usage[] =
     "Usage: flexchain-compute --config FILE --id ID [--org ORG --host HOST --port PORT]\n"
@@ -31,75 +30,59 @@ static const char usage[] =
     "holds and the blocks it is validating, deregisters and exits. Exit status:\n"
     "0 after a clean stop, 1 when start-up fails, 2 on bad usage.\n";
 
-static int bad_usage(const char *msg, const char *arg)
+/* --org, --host, --port: for a server that joins at run time */
+struct extra {
+	const char *org, *host, *port;
+};
+
+static int on_extra(void *ud, int val, const char *arg)
 {
-	fprintf(stderr, "flexchain-compute: %s%s%s (see 'flexchain-compute --help')\n", msg,
-		arg ? " " : "", arg ? arg : "");
-	return 2;
+	struct extra *x = ud;
+
+	if (val == 'o')
+		x->org = arg;
+	else if (val == 'H')
+		x->host = arg;
+	else
+		x->port = arg;
+	return FC_DAEMON_RUN;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"id", required_argument, NULL, 'i'},
-	    {"org", required_argument, NULL, 'o'},    {"host", required_argument, NULL, 'H'},
-	    {"port", required_argument, NULL, 'p'},   {"log-level", required_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	static const struct option extra_opts[] = {
+	    {"org", required_argument, NULL, 'o'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *config = NULL, *id = NULL, *org = NULL, *host = NULL, *port = NULL;
+	struct extra x = {NULL, NULL, NULL};
+	const struct fc_daemon_cli cli = {.prog = "flexchain-compute",
+					  .usage = usage,
+					  .extra = extra_opts,
+					  .extra_short = "o:H:p:",
+					  .on_extra = on_extra,
+					  .ud = &x};
+	struct fc_daemon_args args;
+	const char *id, *org, *host, *port;
 	char errmsg[FC_ERRMSG_LEN] = "";
 	struct fc_config *cfg = NULL;
 	const struct fc_config_node *n;
 	struct cd_self self;
-	enum fc_log_level lvl;
-	int c, rc;
+	int rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:i:o:H:p:l:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'i':
-			id = optarg;
-			break;
-		case 'o':
-			org = optarg;
-			break;
-		case 'H':
-			host = optarg;
-			break;
-		case 'p':
-			port = optarg;
-			break;
-		case 'l':
-			if (fc_log_parse_level(optarg, &lvl) != FC_OK)
-				return bad_usage("bad log level", optarg);
-			fc_log_set_level(lvl);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case ':':
-			return bad_usage("missing value for", argv[optind - 1]);
-		default:
-			return bad_usage("unknown option", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return bad_usage("unexpected argument", argv[optind]);
-	if (!config)
-		return bad_usage("missing --config", NULL);
-	if (!id)
-		return bad_usage("missing --id", NULL);
+	rc = fc_daemon_parse(&cli, argc, argv, &args);
+	if (rc != FC_DAEMON_RUN)
+		return rc;
+	id = args.id;
+	org = x.org;
+	host = x.host;
+	port = x.port;
 	if (strlen(id) > FC_CONFIG_NAME_MAX || (org && strlen(org) > FC_CONFIG_NAME_MAX) ||
 	    (host && strlen(host) >= sizeof self.host))
-		return bad_usage("name too long:", id);
-	rc = fc_config_load(config, &cfg, errmsg);
-	if (rc != FC_OK) {
-		fprintf(stderr, "flexchain-compute: %s\n", errmsg);
+		return fc_daemon_bad_usage(&cli, "name too long:", id);
+	if (fc_daemon_load(&cli, &args, FC_NODE_COMPUTE, NULL, &cfg) != FC_OK)
 		return 2;
-	}
 	memset(&self, 0, sizeof self);
 	snprintf(self.id, sizeof self.id, "%s", id);
 	n = fc_config_find_node_kind(cfg, FC_NODE_COMPUTE, id);

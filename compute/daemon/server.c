@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "computed.h"
+#include "fc_ctl.h"
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_storage_client.h"
@@ -129,9 +130,7 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 	Flexchain__ControlMessage *m = NULL;
 	char err[FC_ERRMSG_LEN] = "";
 
-	if (fc_wire_decode(&flexchain__control_message__descriptor, payload, len,
-			   s->cfg->network.max_frame_bytes, (ProtobufCMessage **)&m,
-			   err) != FC_OK) {
+	if (fc_ctl_decode(payload, len, s->cfg->network.max_frame_bytes, &m, err) != FC_OK) {
 		fc_log(FC_LOG_WARN, COMP, "bad frame", "peer=%s reason=\"%s\"", fc_conn_peer(conn),
 		       err);
 		fc_conn_close(conn);
@@ -148,14 +147,11 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 		cd_gateway_dispatch(s, c->id, m);
 		return;
 	default: {
-		Flexchain__ControlMessage r = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-		Flexchain__Error e = FLEXCHAIN__ERROR__INIT;
-		e.code = FC_EPROTO;
-		e.message = "compute server: expected gateway_request, endorse_request or "
-			    "tx_query";
-		r.request_id = m->request_id;
-		r.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR;
-		r.error = &e;
+		Flexchain__ControlMessage r;
+		Flexchain__Error e;
+		fc_ctl_error(&r, &e, m->request_id, FC_EPROTO,
+			     "compute server: expected gateway_request, endorse_request or "
+			     "tx_query");
 		cd_reply_msg(s, c->id, &r);
 		fc_wire_free((ProtobufCMessage *)m);
 	}

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_log.h"
 #include "fc_mem.h"
@@ -305,30 +306,19 @@ static int on_append(struct memd *d, const Flexchain__LedgerAppend *la, uint64_t
 
 static void send_msg(struct fc_conn *conn, Flexchain__ControlMessage *cm)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	char em[FC_ERRMSG_LEN];
+	char em[FC_ERRMSG_LEN] = "";
 
-	if (fc_wire_encode(&cm->base, &buf, &len, em) != FC_OK) {
-		fc_log(FC_LOG_ERROR, COMP, "encode reply failed", "reason=\"%s\"", em);
-		return;
-	}
-	if (fc_conn_send_owned(conn, buf, len) != FC_OK) {
-		fc_free(buf);
-		fc_log(FC_LOG_WARN, COMP, "reply dropped", "peer=%s", fc_conn_peer(conn));
-	}
+	if (fc_ctl_send(conn, cm, em) != FC_OK)
+		fc_log(FC_LOG_WARN, COMP, "reply dropped", "peer=%s reason=\"%s\"",
+		       fc_conn_peer(conn), em);
 }
 
 static void reply_error(struct fc_conn *conn, uint64_t id, int code, const char *msg)
 {
-	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-	Flexchain__Error e = FLEXCHAIN__ERROR__INIT;
+	Flexchain__ControlMessage cm;
+	Flexchain__Error e;
 
-	e.code = (uint32_t)code;
-	e.message = (char *)msg;
-	cm.request_id = id;
-	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR;
-	cm.error = &e;
+	fc_ctl_error(&cm, &e, id, code, msg);
 	send_msg(conn, &cm);
 }
 
@@ -438,24 +428,22 @@ static void h_height(struct memd *d, struct fc_conn *conn, uint64_t id)
 static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, void *ud)
 {
 	struct memd *d = ud;
-	ProtobufCMessage *m = NULL;
-	Flexchain__ControlMessage *cm;
+	Flexchain__ControlMessage *cm = NULL;
 	char em[FC_ERRMSG_LEN];
 	int rc;
 
-	rc = fc_wire_decode(&flexchain__control_message__descriptor, payload, len,
-			    d->conf.max_frame ? d->conf.max_frame : FC_NET_DEFAULT_MAX_FRAME, &m,
-			    em);
+	rc = fc_ctl_decode(payload, len,
+			   d->conf.max_frame ? d->conf.max_frame : FC_NET_DEFAULT_MAX_FRAME, &cm,
+			   em);
 	if (rc != FC_OK) {
 		fc_log(FC_LOG_WARN, COMP, "bad frame", "peer=%s reason=\"%s\"", fc_conn_peer(conn),
 		       em);
 		reply_error(conn, 0, rc, em);
 		return;
 	}
-	cm = (Flexchain__ControlMessage *)m;
 	if (d->closing) {
 		reply_error(conn, cm->request_id, FC_ECLOSED, "memory node shutting down");
-		fc_wire_free(m);
+		fc_wire_free(&cm->base);
 		return;
 	}
 	switch (cm->body_case) {
@@ -477,7 +465,7 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 		reply_error(conn, cm->request_id, FC_EINVAL, "message not served by a memory node");
 		break;
 	}
-	fc_wire_free(m);
+	fc_wire_free(&cm->base);
 }
 
 static void on_timer(uv_timer_t *t)
