@@ -477,6 +477,36 @@ int fc_storage_get_tx(struct fc_storage_client *c, size_t replica, const char *t
 	return FC_OK;
 }
 
+int fc_storage_get_txs(struct fc_storage_client *c, size_t replica, const char *const *ids,
+		       size_t n, Flexchain__TxBatchInfo **out, char *errmsg)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT, *rep = NULL;
+	Flexchain__TxBatchQuery q = FLEXCHAIN__TX_BATCH_QUERY__INIT;
+	int rc;
+
+	if (!c || !out || (n && !ids))
+		return fc_errf(errmsg, FC_EINVAL, "txs: invalid arguments");
+	*out = NULL;
+	q.n_tx_ids = n;
+	q.tx_ids = (char **)ids;
+	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_BATCH_QUERY;
+	cm.tx_batch_query = &q;
+	rc = roundtrip(c, replica, &cm, FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_BATCH_INFO, &rep,
+		       errmsg);
+	if (rc != FC_OK)
+		return rc;
+	if (rep->tx_batch_info->n_txs != n) {
+		rc = fc_errf(errmsg, FC_EPROTO, "txs: %zu answers for %zu ids",
+			     rep->tx_batch_info->n_txs, n);
+	} else {
+		*out = rep->tx_batch_info;
+		rep->tx_batch_info = NULL;
+		rep->body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY__NOT_SET;
+	}
+	fc_wire_free(&rep->base);
+	return rc;
+}
+
 int fc_storage_get_state(struct fc_storage_client *c, size_t replica,
 			 const ProtobufCBinaryData *keys, size_t n, Flexchain__StateReply **out,
 			 char *errmsg)

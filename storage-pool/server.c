@@ -1115,29 +1115,69 @@ cleanup:
 	fc_free(dmem);
 }
 
+/* Fills ti for tx_id (borrowed); FC_OK also when the tx is not found. */
+static int fill_txinfo(struct stord *s, const char *tx_id, Flexchain__TxInfo *ti, char *em)
+{
+	struct fc_ledger_tx tx;
+	int rc = fc_ledger_get_tx(s->ledger, tx_id, &tx, em);
+
+	if (rc != FC_OK && rc != FC_ENOTFOUND)
+		return rc;
+	flexchain__tx_info__init(ti);
+	ti->tx_id = (char *)tx_id;
+	if (rc == FC_OK) {
+		ti->found = 1;
+		ti->height = tx.height;
+		ti->index = tx.index;
+		ti->status = (Flexchain__TxStatus)tx.status;
+	}
+	return FC_OK;
+}
+
 static void q_tx(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain__TxQuery *q)
 {
 	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
-	Flexchain__TxInfo ti = FLEXCHAIN__TX_INFO__INIT;
-	struct fc_ledger_tx tx;
+	Flexchain__TxInfo ti;
 	char em[FC_ERRMSG_LEN];
-	int rc = fc_ledger_get_tx(s->ledger, q->tx_id ? q->tx_id : "", &tx, em);
+	int rc = fill_txinfo(s, q->tx_id ? q->tx_id : "", &ti, em);
 
-	if (rc != FC_OK && rc != FC_ENOTFOUND) {
+	if (rc != FC_OK) {
 		reply_error(sc, id, rc, em);
 		return;
-	}
-	ti.tx_id = q->tx_id;
-	if (rc == FC_OK) {
-		ti.found = 1;
-		ti.height = tx.height;
-		ti.index = tx.index;
-		ti.status = (Flexchain__TxStatus)tx.status;
 	}
 	cm.request_id = id;
 	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_INFO;
 	cm.tx_info = &ti;
 	reply(sc, &cm);
+}
+
+static void q_txs(struct stord *s, struct sconn *sc, uint64_t id,
+		  const Flexchain__TxBatchQuery *q)
+{
+	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__TxBatchInfo bi = FLEXCHAIN__TX_BATCH_INFO__INIT;
+	size_t n = q->n_tx_ids;
+	Flexchain__TxInfo *tis = fc_calloc(n ? n : 1, sizeof *tis);
+	Flexchain__TxInfo **ptrs = fc_calloc(n ? n : 1, sizeof *ptrs);
+	char em[FC_ERRMSG_LEN];
+	int rc = tis && ptrs ? FC_OK : fc_errf(em, FC_ENOMEM, "out of memory");
+
+	for (size_t i = 0; i < n && rc == FC_OK; i++) {
+		rc = fill_txinfo(s, q->tx_ids[i] ? q->tx_ids[i] : "", &tis[i], em);
+		ptrs[i] = &tis[i];
+	}
+	if (rc != FC_OK) {
+		reply_error(sc, id, rc, em);
+	} else {
+		bi.n_txs = n;
+		bi.txs = ptrs;
+		cm.request_id = id;
+		cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_BATCH_INFO;
+		cm.tx_batch_info = &bi;
+		reply(sc, &cm);
+	}
+	fc_free(ptrs);
+	fc_free(tis);
 }
 
 static void q_state(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain__StateQuery *q)
@@ -1244,6 +1284,10 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_BLOCK_QUERY:
 		fc_metric_inc(s->m.queries[Q_BLOCKS]);
 		q_blocks(s, sc, cm->request_id, cm->block_query);
+		break;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_BATCH_QUERY:
+		fc_metric_inc(s->m.queries[Q_TX]);
+		q_txs(s, sc, cm->request_id, cm->tx_batch_query);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_TX_QUERY:
 		fc_metric_inc(s->m.queries[Q_TX]);

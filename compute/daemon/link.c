@@ -206,16 +206,17 @@ static int txids_committed(void *ud, const char *const *ids, size_t n, bool *see
 {
 	struct cd_vreq *v = ud;
 
-	for (size_t i = 0; i < n; i++) {
-		Flexchain__TxInfo *ti = NULL;
-		int rc = FC_EIO;
-		for (size_t r = 0; r < fc_storage_client_replicas(v->sc) && rc != FC_OK; r++)
-			rc = fc_storage_get_tx(v->sc, r, ids[i], &ti, errmsg);
-		if (rc != FC_OK)
-			return rc;
-		seen[i] = ti->found && ti->height < vreq_height(v);
-		fc_wire_free(&ti->base);
-	}
+	Flexchain__TxBatchInfo *bi = NULL;
+	int rc = FC_EIO;
+
+	/* one round trip for the whole block, to the first replica that answers */
+	for (size_t r = 0; r < fc_storage_client_replicas(v->sc) && rc != FC_OK; r++)
+		rc = fc_storage_get_txs(v->sc, r, ids, n, &bi, errmsg);
+	if (rc != FC_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		seen[i] = bi->txs[i]->found && bi->txs[i]->height < vreq_height(v);
+	fc_wire_free(&bi->base);
 	return FC_OK;
 }
 

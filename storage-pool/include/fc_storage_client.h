@@ -111,6 +111,9 @@ int fc_storage_get_blocks(struct fc_storage_client *c, size_t replica, uint64_t 
 /* (*out)->found says whether the tx id is indexed. */
 int fc_storage_get_tx(struct fc_storage_client *c, size_t replica, const char *tx_id,
 		      Flexchain__TxInfo **out, char *errmsg);
+/* ids[0..n) in one round trip (only read); (*out)->txs[i] answers ids[i]. */
+int fc_storage_get_txs(struct fc_storage_client *c, size_t replica, const char *const *ids,
+		       size_t n, Flexchain__TxBatchInfo **out, char *errmsg);
 
 /* keys[0..n) (only read); (*out)->entries[i] answers keys[i], all read at
  * one consistent point, (*out)->applied_height. */

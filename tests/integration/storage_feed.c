@@ -258,14 +258,13 @@ static int sv_get_versions(void *ud, const ProtobufCBinaryData *keys, size_t n, 
 static int sv_txids(void *ud, const char *const *ids, size_t n, bool *seen, char *errmsg)
 {
 	struct feed *f = ud;
-	for (size_t i = 0; i < n; i++) {
-		Flexchain__TxInfo *ti = NULL;
-		int rc = fc_storage_get_tx(f->cl, 0, ids[i], &ti, errmsg);
-		if (rc != FC_OK)
-			return rc;
-		seen[i] = ti->found;
-		fc_wire_free(&ti->base);
-	}
+	Flexchain__TxBatchInfo *bi = NULL;
+	int rc = fc_storage_get_txs(f->cl, 0, ids, n, &bi, errmsg);
+	if (rc != FC_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		seen[i] = bi->txs[i]->found;
+	fc_wire_free(&bi->base);
 	return FC_OK;
 }
 
