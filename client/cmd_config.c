@@ -199,30 +199,12 @@ static int view_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockR
 		      char *em)
 {
 	struct chainview *v = ud;
-	char err[FC_ERRMSG_LEN] = "";
-	size_t n;
 	int rc;
 
 	rc = view_client(v, em);
-	if (rc != FC_OK)
-		return rc;
-	n = fc_storage_client_replicas(v->sc);
-	rc = FC_EIO;
-	for (size_t k = 0; k < n && rc != FC_OK; k++) {
-		size_t r = (v->pref + k) % n;
-		rc = fc_storage_get_blocks(v->sc, r, from, count, out, err);
-		if (rc == FC_OK && (*out)->n_blocks == 0) {
-			fc_wire_free(&(*out)->base);
-			*out = NULL;
-			rc = fc_errf(err, FC_ENOTFOUND, "%s: no block %llu", replica_id(v, r),
-				     (unsigned long long)from);
-		}
-		if (rc == FC_OK)
-			v->pref = r;
-	}
-	if (rc != FC_OK)
-		return fc_errf(em, rc, "%s", err); /* fc_chaincfg_rebuild names the height */
-	return FC_OK;
+	if (rc == FC_OK)
+		rc = fc_storage_get_blocks_any(v->sc, &v->pref, from, count, out, em);
+	return rc; /* fc_chaincfg_rebuild names the height */
 }
 
 /* Folds blocks [v->next, to) into the configuration, as the nodes do

@@ -707,12 +707,7 @@ static int job_fold(struct fc_ord_decider *d, struct job *j, const Flexchain__Bl
 static int replay_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
 			char *errmsg)
 {
-	struct fc_storage_client *sc = ud;
-	int rc = FC_ENOTFOUND;
-
-	for (size_t r = 0; r < fc_storage_client_replicas(sc) && rc != FC_OK; r++)
-		rc = fc_storage_get_blocks(sc, r, from, count, out, errmsg);
-	return rc;
+	return fc_storage_get_blocks_any(ud, NULL, from, count, out, errmsg);
 }
 
 /* Brings the configuration from d->cc_h up to block `to` (exclusive) from

@@ -454,6 +454,27 @@ int fc_storage_get_blocks(struct fc_storage_client *c, size_t replica, uint64_t 
 	return FC_OK;
 }
 
+int fc_storage_get_blocks_any(struct fc_storage_client *c, size_t *pref, uint64_t from,
+			      uint64_t count, Flexchain__BlockReply **out, char *errmsg)
+{
+	size_t n = c ? c->n : 0, first = pref ? *pref : 0;
+	int rc = fc_errf(errmsg, FC_ENOTFOUND, "blocks: no replica");
+
+	for (size_t k = 0; k < n && rc != FC_OK; k++) {
+		size_t r = (first + k) % n;
+		rc = fc_storage_get_blocks(c, r, from, count, out, errmsg);
+		if (rc == FC_OK && (*out)->n_blocks == 0) {
+			fc_wire_free(&(*out)->base);
+			*out = NULL;
+			rc = fc_errf(errmsg, FC_ENOTFOUND, "%s: no block %llu", c->r[r].node->id,
+				     (unsigned long long)from);
+		}
+		if (rc == FC_OK && pref)
+			*pref = r;
+	}
+	return rc;
+}
+
 int fc_storage_get_tx(struct fc_storage_client *c, size_t replica, const char *tx_id,
 		      Flexchain__TxInfo **out, char *errmsg)
 {

@@ -105,37 +105,3 @@ int fc_chaincfg_rebuild(struct fc_chaincfg **cc, uint64_t *next, uint64_t to,
 	}
 	return rc;
 }
-
-/* fc_chaincfg_source.fetch serving the one reply of fc_chaincfg_fold_reply
- * (ud), which stays the caller's. */
-static int one_reply_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
-			   char *errmsg)
-{
-	(void)from;
-	(void)count;
-	(void)errmsg;
-	*out = ud;
-	return FC_OK;
-}
-
-static void one_reply_release(void *ud, Flexchain__BlockReply *br)
-{
-	(void)ud;
-	(void)br;
-}
-
-int fc_chaincfg_fold_reply(struct fc_chaincfg **cc, uint64_t *next, uint64_t to,
-			   const Flexchain__BlockReply *br, char *errmsg)
-{
-	/* br is only read: the fold loop reads it and release leaves it */
-	const struct fc_chaincfg_source src = {
-	    .fetch = one_reply_fetch, .release = one_reply_release, .ud = (void *)br};
-
-	if (!cc || !*cc || !next || !br)
-		return fc_errf(errmsg, FC_EINVAL, "chain config: invalid arguments");
-	if (br->n_blocks == 0 && br->n_decisions == 0)
-		return FC_OK;
-	if (*next < to && br->n_blocks < to - *next)
-		to = *next + br->n_blocks;
-	return fc_chaincfg_rebuild(cc, next, to, &src, errmsg);
-}

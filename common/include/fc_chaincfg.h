@@ -189,17 +189,4 @@ void fc_chaincfg_tx_free(Flexchain__ConfigTx *tx);
 int fc_chaincfg_envelope(const Flexchain__ConfigTx *tx, const fc_cert *cert, const fc_key *key,
 			 Flexchain__Envelope **out, char *txid, char *errmsg);
 
-/* Folds the blocks of one storage reply into *cc, as fc_chaincfg_rebuild
- * (fc_chaincfg_rebuild.h) does with a source that serves only br: br holds
- * blocks from height *next on with their decisions (as
- * fc_storage_get_blocks returns them); blocks [*next, min(to, *next +
- * br->n_blocks)) are folded by the nodes' rule (a VALID config transaction
- * that the snapshot refuses is logged and skipped) and *next advances. An
- * empty reply folds nothing (FC_OK). Errors and ownership as
- * fc_chaincfg_rebuild; br is only read. Implemented in rebuild.c, for
- * callers that fetch blocks themselves (orderer/tools/orderer_client.c);
- * new code uses fc_chaincfg_rebuild with a source. */
-int fc_chaincfg_fold_reply(struct fc_chaincfg **cc, uint64_t *next, uint64_t to,
-			   const Flexchain__BlockReply *br, char *errmsg);
-
 #endif

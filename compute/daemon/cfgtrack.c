@@ -122,16 +122,8 @@ static void on_changed(void *ud, struct fc_chaincfg *c)
 static int fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out, char *errmsg)
 {
 	struct cd_server *s = ud;
-	size_t n = fc_storage_client_replicas(s->cc_sc);
-	int rc = FC_ENOTFOUND;
 
-	for (size_t k = 0; k < n && rc != FC_OK; k++) {
-		size_t r = (s->cc_sc_last + k) % n;
-		rc = fc_storage_get_blocks(s->cc_sc, r, from, count, out, errmsg);
-		if (rc == FC_OK)
-			s->cc_sc_last = r;
-	}
-	return rc;
+	return fc_storage_get_blocks_any(s->cc_sc, &s->cc_sc_last, from, count, out, errmsg);
 }
 
 int cd_cfg_at(struct cd_server *s, uint64_t h, struct fc_chaincfg **out, char *errmsg)

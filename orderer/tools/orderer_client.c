@@ -46,6 +46,7 @@
 
 #include "fc_canon.h"
 #include "fc_chaincfg.h"
+#include "fc_chaincfg_rebuild.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
 #include "fc_err.h"
@@ -574,21 +575,19 @@ static void track_close(struct cfgtrack *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* One step of folding blocks [t->next, to): FC_OK when some progress was
- * made or nothing is left; an error when no replica serves t->next yet. */
-static int track_step(struct cfgtrack *t, uint64_t to, char *errmsg)
+/* fc_chaincfg_source.fetch over the storage replicas of the configuration
+ * folded so far (the client is remade when it changes). */
+static int track_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
+		       char *errmsg)
 {
-	Flexchain__BlockReply *br = NULL;
-	int rc = FC_OK;
+	struct cfgtrack *t = ud;
 
-	if (t->next >= to)
-		return FC_OK;
 	if (!t->sc || t->sc_cc != t->cc) {
 		struct fc_storage_client_opts o;
 		struct fc_storage_client *sc = NULL;
 		fc_storage_client_opts_init(&o);
 		o.timeout_ms = 1000;
-		rc = fc_storage_client_create(fc_chaincfg_config(t->cc), &o, &sc, errmsg);
+		int rc = fc_storage_client_create(fc_chaincfg_config(t->cc), &o, &sc, errmsg);
 		if (rc != FC_OK)
 			return rc;
 		fc_storage_client_destroy(t->sc);
@@ -596,20 +595,17 @@ static int track_step(struct cfgtrack *t, uint64_t to, char *errmsg)
 		t->sc = sc;
 		t->sc_cc = fc_chaincfg_ref(t->cc);
 	}
-	rc = FC_ENOTFOUND;
-	for (size_t r = 0; r < fc_storage_client_replicas(t->sc) && rc != FC_OK; r++) {
-		rc = fc_storage_get_blocks(t->sc, r, t->next, to - t->next, &br, errmsg);
-		if (rc == FC_OK && br->n_blocks == 0) {
-			fc_wire_free(&br->base);
-			br = NULL;
-			rc = FC_ENOTFOUND;
-		}
-	}
-	if (rc != FC_OK)
-		return rc;
-	rc = fc_chaincfg_fold_reply(&t->cc, &t->next, to, br, errmsg);
-	fc_wire_free(&br->base);
-	return rc;
+	return fc_storage_get_blocks_any(t->sc, NULL, from, count, out, errmsg);
+}
+
+/* Folds blocks [t->next, to) as the nodes do (fc_chaincfg_rebuild.h); what
+ * was folded stays folded when an error (no replica serves t->next yet)
+ * stops it. */
+static int track_step(struct cfgtrack *t, uint64_t to, char *errmsg)
+{
+	const struct fc_chaincfg_source src = {.fetch = track_fetch, .ud = t};
+
+	return fc_chaincfg_rebuild(&t->cc, &t->next, to, &src, errmsg);
 }
 
 static int has_config(const Flexchain__Block *b)

@@ -107,6 +107,12 @@ int fc_storage_get_height(struct fc_storage_client *c, size_t replica,
  * says how many. FC_ENOTFOUND when it has no block at `from`. */
 int fc_storage_get_blocks(struct fc_storage_client *c, size_t replica, uint64_t from,
 			  uint64_t count, Flexchain__BlockReply **out, char *errmsg);
+/* The same from any replica, asking replica *pref first (then the next ones,
+ * round) and setting *pref to the one that answered; pref may be NULL (start
+ * at 0). A reply without blocks counts as not serving `from`. The error is
+ * the last replica's. */
+int fc_storage_get_blocks_any(struct fc_storage_client *c, size_t *pref, uint64_t from,
+			      uint64_t count, Flexchain__BlockReply **out, char *errmsg);
 
 /* (*out)->found says whether the tx id is indexed. */
 int fc_storage_get_tx(struct fc_storage_client *c, size_t replica, const char *tx_id,

@@ -751,20 +751,6 @@ static void test_envelope(void **state)
 	assert_int_equal(fc_chaincfg_rebuild(&cc, &next, 10, &src, err), FC_EPROTO);
 	assert_int_equal(next, 5);
 	fc_chaincfg_unref(cc);
-	/* the same through fc_chaincfg_fold_reply: it folds what the one reply
-	 * holds, short of `to` */
-	cc = fc_chaincfg_ref(gen);
-	next = 4;
-	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 4, &rep, err), FC_OK);
-	assert_int_equal(next, 4);
-	assert_ptr_equal(cc, gen);
-	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_OK);
-	assert_int_equal(next, 5);
-	assert_int_equal(fc_chaincfg_sequence(cc), 1);
-	assert_int_equal(fc_chaincfg_config(cc)->storage.write_quorum, 2);
-	assert_int_equal(fc_chaincfg_fold_reply(&cc, &next, 10, &rep, err), FC_EPROTO);
-	assert_int_equal(next, 5);
-	fc_chaincfg_unref(cc);
 	fct_block_release(&blk);
 	fct_state_destroy(&vs.st);
 
