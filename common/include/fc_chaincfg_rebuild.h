@@ -9,7 +9,7 @@
  *     its certified verdict calls VALID are applied in block order;
  *   - fc_chaincfg_rebuild folds blocks [*next, to) read from a block source:
  *     the local ledger of a storage replica, or the storage pool over the
- *     network (fc_storage_get_blocks against each replica in turn).
+ *     network (fc_storage_get_blocks_any).
  * A config transaction that the certified verdict calls VALID but that the
  * snapshot refuses (fc_chaincfg_apply_block's FC_EMISMATCH: validators and
  * this node disagree, a bug or a wrong starting snapshot) is logged as an
