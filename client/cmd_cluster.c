@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "fc_config.h"
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_net.h"
@@ -63,28 +64,18 @@ static int height_query(const struct fc_config_node *n, unsigned timeout, uint64
 	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 	Flexchain__HeightQuery hq = FLEXCHAIN__HEIGHT_QUERY__INIT;
 	Flexchain__ControlMessage *r = NULL;
-	ProtobufCMessage *m = NULL;
 	struct fc_netc *c = NULL;
-	uint8_t *buf = NULL, *in = NULL;
-	size_t len = 0, ilen = 0;
 	int rc;
 
 	cm.request_id = 1;
 	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY;
 	cm.height_query = &hq;
-	rc = fc_wire_encode(&cm.base, &buf, &len, em);
-	if (rc != FC_OK)
-		return rc;
 	rc = fc_netc_connect(n->host, n->port, timeout, &c, em);
 	if (rc == FC_OK)
-		rc = fc_netc_send(c, buf, len, timeout, em);
+		rc = fc_ctl_netc_send(c, &cm, timeout, em);
 	if (rc == FC_OK)
-		rc = fc_netc_recv(c, &in, &ilen, 0, timeout, em);
-	if (rc == FC_OK)
-		rc = fc_wire_decode(&flexchain__control_message__descriptor, in, ilen,
-				    FC_NET_DEFAULT_MAX_FRAME, &m, em);
+		rc = fc_ctl_netc_recv(c, FC_NET_DEFAULT_MAX_FRAME, timeout, &r, em);
 	if (rc == FC_OK) {
-		r = (Flexchain__ControlMessage *)m;
 		if (r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_INFO &&
 		    r->height_info) {
 			*height = r->height_info->applied_height;
@@ -96,9 +87,8 @@ static int height_query(const struct fc_config_node *n, unsigned timeout, uint64
 			rc = fc_errf(em, FC_EPROTO, "unexpected reply to a height query");
 		}
 	}
-	fc_wire_free(m);
-	fc_free(in);
-	fc_free(buf);
+	if (r)
+		fc_wire_free(&r->base);
 	fc_netc_close(c);
 	return rc;
 }

@@ -38,6 +38,7 @@
 #include "fc_canon.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_gwclient.h"
 #include "fc_log.h"
@@ -118,35 +119,6 @@ static void *node_main(void *arg)
 
 /* ------------------------------------------------------------ client side */
 
-static int send_ctl(struct fc_netc *c, Flexchain__ControlMessage *m)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	rc = fc_wire_encode(&m->base, &buf, &len, NULL);
-	if (rc == FC_OK)
-		rc = fc_netc_send(c, buf, len, 5000, NULL);
-	fc_free(buf);
-	return rc;
-}
-
-static int recv_ctl(struct fc_netc *c, unsigned timeout_ms, Flexchain__ControlMessage **m)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	*m = NULL;
-	rc = fc_netc_recv(c, &buf, &len, 0, timeout_ms, NULL);
-	if (rc != FC_OK)
-		return rc;
-	rc = fc_wire_decode(&flexchain__control_message__descriptor, buf, len, FC_WIRE_MAX_MSG,
-			    (ProtobufCMessage **)m, NULL);
-	fc_free(buf);
-	return rc;
-}
-
 /* Index of the ready leader: a malformed envelope is judged (FC_EPROTO)
  * only by a ready leader; the others answer FC_EAGAIN. -1 if none. */
 static int find_leader(const struct fc_config *cfg)
@@ -163,7 +135,8 @@ static int find_leader(const struct fc_config *cfg)
 		m.request_id = 1;
 		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 		m.envelope = &env;
-		if (send_ctl(c, &m) == FC_OK && recv_ctl(c, 3000, &r) == FC_OK &&
+		if (fc_ctl_netc_send(c, &m, 5000, NULL) == FC_OK &&
+		    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) == FC_OK &&
 		    r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT)
 			yes = r->submit_result->code == FC_EPROTO;
 		fc_wire_free((ProtobufCMessage *)r);
@@ -188,7 +161,8 @@ static uint64_t chain_blocks(const struct fc_config *cfg, int idx)
 	m.request_id = 1;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY;
 	m.height_query = &q;
-	if (send_ctl(c, &m) == FC_OK && recv_ctl(c, 3000, &r) == FC_OK &&
+	if (fc_ctl_netc_send(c, &m, 5000, NULL) == FC_OK &&
+	    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) == FC_OK &&
 	    r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_INFO)
 		blocks = r->height_info->empty ? 0 : r->height_info->applied_height + 1;
 	fc_wire_free((ProtobufCMessage *)r);
@@ -372,7 +346,7 @@ static void *client_main(void *arg)
 		}
 		if (!inflight)
 			break;
-		rc = recv_ctl(c, 10000, &r);
+		rc = fc_ctl_netc_recv(c, 0, 10000, &r, NULL);
 		if (rc != FC_OK) {
 			cl->failed = 1;
 			goto out;

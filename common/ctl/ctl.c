@@ -48,3 +48,32 @@ int fc_ctl_reply_error(struct fc_conn *conn, uint64_t request_id, int code, cons
 	fc_ctl_error(&cm, &e, request_id, code, msg);
 	return fc_ctl_send(conn, &cm, errmsg);
 }
+
+int fc_ctl_netc_send(struct fc_netc *c, const Flexchain__ControlMessage *cm, unsigned timeout_ms,
+		     char *errmsg)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = fc_wire_encode(&cm->base, &buf, &len, errmsg);
+
+	if (rc == FC_OK)
+		rc = fc_netc_send(c, buf, len, timeout_ms, errmsg);
+	fc_free(buf);
+	return rc;
+}
+
+int fc_ctl_netc_recv(struct fc_netc *c, size_t max_len, unsigned timeout_ms,
+		     Flexchain__ControlMessage **cm, char *errmsg)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	*cm = NULL;
+	rc = fc_netc_recv(c, &buf, &len, max_len, timeout_ms, errmsg);
+	if (rc != FC_OK)
+		return rc;
+	rc = fc_ctl_decode(buf, len, max_len ? max_len : FC_WIRE_MAX_MSG, cm, errmsg);
+	fc_free(buf);
+	return rc;
+}

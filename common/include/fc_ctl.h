@@ -1,6 +1,7 @@
 /* fc_ctl.h - ControlMessage framing shared by the control-plane servers
- * (storage-pool, memory-pool, orderer, compute daemons): decoding a received
- * frame, building an Error reply and encoding+sending a message on an fc_conn.
+ * (storage-pool, memory-pool, orderer, compute daemons) and their blocking
+ * clients: decoding a received frame, building an Error reply, and
+ * encoding+sending a message on an fc_conn or an fc_netc.
  *
  * Nothing here keeps state. A decoded message is the caller's to release
  * with fc_wire_free(&cm->base). Messages passed in stay the caller's; an
@@ -34,5 +35,14 @@ int fc_ctl_send(struct fc_conn *conn, const Flexchain__ControlMessage *cm, char 
 /* fc_ctl_error + fc_ctl_send. */
 int fc_ctl_reply_error(struct fc_conn *conn, uint64_t request_id, int code, const char *msg,
 		       char *errmsg);
+
+/* The blocking client side (fc_netc, any thread that owns the client):
+ * encode cm and send it within timeout_ms; receive one frame of at most
+ * max_len bytes (0 = fc_netc_recv's default) within timeout_ms and decode it into
+ * *cm (the caller's, fc_wire_free). errmsg may be NULL. */
+int fc_ctl_netc_send(struct fc_netc *c, const Flexchain__ControlMessage *cm, unsigned timeout_ms,
+		     char *errmsg);
+int fc_ctl_netc_recv(struct fc_netc *c, size_t max_len, unsigned timeout_ms,
+		     Flexchain__ControlMessage **cm, char *errmsg);
 
 #endif

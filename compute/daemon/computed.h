@@ -190,11 +190,6 @@ int cd_cfg_at(struct cd_server *s, uint64_t h, struct fc_chaincfg **out, char *e
 int cd_link_start(struct cd_server *s, char *errmsg);
 void cd_link_join(struct cd_server *s);
 
-/* Blocking control-message helpers over fc_netc. */
-int cd_netc_send(struct fc_netc *c, const Flexchain__ControlMessage *m, unsigned timeout_ms,
-		 char *errmsg);
-int cd_netc_recv(struct fc_netc *c, unsigned timeout_ms, Flexchain__ControlMessage **m,
-		 char *errmsg);
 /* Index of the orderer whose client address is "host:port", or -1. */
 int cd_orderer_by_addr(const struct fc_config *cfg, const char *addr);
 

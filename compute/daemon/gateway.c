@@ -138,9 +138,9 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 		m.endorse_request = &er;
 		rc = fc_netc_connect(n->host, n->port, 1000, &c, e);
 		if (rc == FC_OK)
-			rc = cd_netc_send(c, &m, 5000, e);
+			rc = fc_ctl_netc_send(c, &m, 5000, e);
 		if (rc == FC_OK)
-			rc = cd_netc_recv(c, ENDORSE_TIMEOUT_MS, &r, e);
+			rc = fc_ctl_netc_recv(c, 0, ENDORSE_TIMEOUT_MS, &r, e);
 		fc_netc_close(c);
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REPLY) {
 			rc = fc_errf(e, FC_EPROTO, "unexpected reply");
@@ -195,10 +195,10 @@ static int submit_envelope(struct cd_server *s, const Flexchain__Envelope *env, 
 
 		rc = fc_netc_connect(n->host, n->port, 1000, &c, e);
 		if (rc == FC_OK)
-			rc = cd_netc_send(c, &m, 5000, e);
+			rc = fc_ctl_netc_send(c, &m, 5000, e);
 		if (rc == FC_OK) {
 			sent = 1;
-			rc = cd_netc_recv(c, SUBMIT_DEADLINE_MS, &r, e);
+			rc = fc_ctl_netc_recv(c, 0, SUBMIT_DEADLINE_MS, &r, e);
 		}
 		fc_netc_close(c);
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT) {

@@ -20,35 +20,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-int cd_netc_send(struct fc_netc *c, const Flexchain__ControlMessage *m, unsigned timeout_ms,
-		 char *errmsg)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc = fc_wire_encode(&m->base, &buf, &len, errmsg);
-
-	if (rc == FC_OK)
-		rc = fc_netc_send(c, buf, len, timeout_ms, errmsg);
-	fc_free(buf);
-	return rc;
-}
-
-int cd_netc_recv(struct fc_netc *c, unsigned timeout_ms, Flexchain__ControlMessage **m,
-		 char *errmsg)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	*m = NULL;
-	rc = fc_netc_recv(c, &buf, &len, 0, timeout_ms, errmsg);
-	if (rc != FC_OK)
-		return rc;
-	rc = fc_ctl_decode(buf, len, FC_WIRE_MAX_MSG, m, errmsg);
-	fc_free(buf);
-	return rc;
-}
-
 int cd_orderer_by_addr(const struct fc_config *cfg, const char *addr)
 {
 	for (size_t i = 0; i < cfg->n_orderers; i++) {
@@ -392,7 +363,7 @@ static int send_register(struct cd_server *s, struct fc_netc *c, char *err)
 	m.request_id = 1;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_REGISTER;
 	m.register_ = &reg;
-	return cd_netc_send(c, &m, 5000, err);
+	return fc_ctl_netc_send(c, &m, 5000, err);
 }
 
 /* Serves one registration until it fails, leadership moves or we leave.
@@ -418,7 +389,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			dr.node_id = s->self.id;
 			m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_DEREGISTER;
 			m.deregister = &dr;
-			rc = cd_netc_send(c, &m, 2000, err);
+			rc = fc_ctl_netc_send(c, &m, 2000, err);
 			fc_log(FC_LOG_INFO, COMP, "deregistered", "orderer=%s ok=%d",
 			       s->cfg->orderers[target].id, rc == FC_OK);
 			left = 1;
@@ -437,7 +408,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 				return 1;
 			}
 		}
-		rc = cd_netc_recv(c, 10, &r, err);
+		rc = fc_ctl_netc_recv(c, 0, 10, &r, err);
 		if (rc == FC_OK) {
 			if (r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_VALIDATE_REQUEST &&
 			    r->validate_request->block && r->validate_request->block->header &&
@@ -501,7 +472,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			m.request_id = v->request_id;
 			m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_VERDICT;
 			m.verdict = v->verdict;
-			rc = cd_netc_send(c, &m, 5000, err);
+			rc = fc_ctl_netc_send(c, &m, 5000, err);
 			if (vreq_height(v) > validated)
 				validated = vreq_height(v);
 			vreq_free(v);
@@ -519,7 +490,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			hb.validated_height = validated;
 			m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEARTBEAT;
 			m.heartbeat = &hb;
-			if (cd_netc_send(c, &m, 2000, err) != FC_OK)
+			if (fc_ctl_netc_send(c, &m, 2000, err) != FC_OK)
 				return 0;
 			next_hb = now + s->cfg->network.heartbeat_ms;
 		}
@@ -558,7 +529,7 @@ static void *member_main(void *arg)
 		if (rc == FC_OK)
 			rc = send_register(s, c, err);
 		if (rc == FC_OK)
-			rc = cd_netc_recv(c, 3000, &r, err);
+			rc = fc_ctl_netc_recv(c, 0, 3000, &r, err);
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT)
 			rc = fc_errf(err, FC_EPROTO, "unexpected reply to register");
 		if (rc == FC_OK && r->submit_result->code != FC_OK) {
@@ -622,9 +593,9 @@ static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY;
 	m.height_query = &hq;
 	if (rc == FC_OK)
-		rc = cd_netc_send(c, &m, 2000, err);
+		rc = fc_ctl_netc_send(c, &m, 2000, err);
 	if (rc == FC_OK)
-		rc = cd_netc_recv(c, 3000, &r, err);
+		rc = fc_ctl_netc_recv(c, 0, 3000, &r, err);
 	if (rc != FC_OK || r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_INFO)
 		goto out;
 	dr.from_height = r->height_info->empty ? 0 : r->height_info->applied_height + 1;
@@ -634,13 +605,13 @@ static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 	m.request_id = 2;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_DELIVER_REQUEST;
 	m.deliver_request = &dr;
-	if (cd_netc_send(c, &m, 2000, err) != FC_OK)
+	if (fc_ctl_netc_send(c, &m, 2000, err) != FC_OK)
 		goto out;
 	fc_log(FC_LOG_INFO, COMP, "subscribed to decisions", "orderer=%s from=%llu", n->id,
 	       (unsigned long long)dr.from_height);
 	while (!atomic_load(&s->stop)) {
 		uint64_t e2;
-		rc = cd_netc_recv(c, 100, &r, err);
+		rc = fc_ctl_netc_recv(c, 0, 100, &r, err);
 		if (rc == FC_OK) {
 			if (r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_COMMIT_EVENT &&
 			    r->commit_event->tx_id)

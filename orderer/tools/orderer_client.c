@@ -49,6 +49,7 @@
 #include "fc_chaincfg_rebuild.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_net.h"
@@ -94,35 +95,6 @@ static int has_flag(int argc, char **argv, const char *name)
 	return 0;
 }
 
-static int send_ctl(struct fc_netc *c, Flexchain__ControlMessage *m)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	rc = fc_wire_encode(&m->base, &buf, &len, NULL);
-	if (rc == FC_OK)
-		rc = fc_netc_send(c, buf, len, 5000, NULL);
-	fc_free(buf);
-	return rc;
-}
-
-static int recv_ctl(struct fc_netc *c, unsigned timeout_ms, Flexchain__ControlMessage **m)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	*m = NULL;
-	rc = fc_netc_recv(c, &buf, &len, 0, timeout_ms, NULL);
-	if (rc != FC_OK)
-		return rc;
-	rc = fc_wire_decode(&flexchain__control_message__descriptor, buf, len, FC_WIRE_MAX_MSG,
-			    (ProtobufCMessage **)m, NULL);
-	fc_free(buf);
-	return rc;
-}
-
 static int find_orderer(const struct fc_config *cfg, const char *addr)
 {
 	for (size_t i = 0; i < cfg->n_orderers; i++) {
@@ -155,7 +127,8 @@ static int cmd_leader(const struct fc_config *cfg)
 			m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 			m.envelope = &env; /* malformed on purpose: only a ready
 					    * leader gets to judge it */
-			if (send_ctl(c, &m) == FC_OK && recv_ctl(c, 3000, &r) == FC_OK &&
+			if (fc_ctl_netc_send(c, &m, 5000, NULL) == FC_OK &&
+			    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) == FC_OK &&
 			    r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT) {
 				if (r->submit_result->code == FC_EPROTO)
 					who = (int)i;
@@ -310,7 +283,7 @@ static int cmd_submit(const struct fc_config *cfg, int argc, char **argv)
 			t->state = 1;
 			inflight++;
 		}
-		rc = inflight ? recv_ctl(c, 10000, &r) : FC_OK;
+		rc = inflight ? fc_ctl_netc_recv(c, 0, 10000, &r, NULL) : FC_OK;
 		if (rc != FC_OK) {
 			/* Connection lost (leader killed?): requeue, move on. */
 			fc_netc_close(c);
@@ -425,11 +398,11 @@ static int read_chain(const struct fc_config *cfg, fc_crypto_castore *cs,
 	m.request_id = 7;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_DELIVER_REQUEST;
 	m.deliver_request = &dr;
-	if (send_ctl(c, &m) != FC_OK) {
+	if (fc_ctl_netc_send(c, &m, 5000, NULL) != FC_OK) {
 		fc_netc_close(c);
 		return 1;
 	}
-	while ((rc = recv_ctl(c, idle_ms, &r)) == FC_OK) {
+	while ((rc = fc_ctl_netc_recv(c, 0, idle_ms, &r, NULL)) == FC_OK) {
 		const Flexchain__Block *b;
 		uint8_t h[FC_HASH_LEN];
 
@@ -668,7 +641,7 @@ static int send_heartbeat(struct fc_netc *c, const char *id, uint64_t *seq)
 	hb.seq = ++*seq;
 	hm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEARTBEAT;
 	hm.heartbeat = &hb;
-	return send_ctl(c, &hm);
+	return fc_ctl_netc_send(c, &hm, 5000, NULL);
 }
 
 /* Brings t to the configuration in force at height h (blocks [0, h)
@@ -771,7 +744,8 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 		m.request_id = 1;
 		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_REGISTER;
 		m.register_ = &reg;
-		if (send_ctl(c, &m) != FC_OK || recv_ctl(c, 3000, &r) != FC_OK ||
+		if (fc_ctl_netc_send(c, &m, 5000, NULL) != FC_OK ||
+		    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) != FC_OK ||
 		    r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT) {
 			fc_wire_free((ProtobufCMessage *)r);
 			fc_netc_close(c);
@@ -797,7 +771,7 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 		uint64_t next_hb = mono_ms() + cfg->network.heartbeat_ms;
 		for (;;) {
 			r = NULL;
-			rc = recv_ctl(c, cfg->network.heartbeat_ms, &r);
+			rc = fc_ctl_netc_recv(c, 0, cfg->network.heartbeat_ms, &r, NULL);
 			if (rc == FC_ETIMEOUT || mono_ms() >= next_hb) {
 				next_hb = mono_ms() + cfg->network.heartbeat_ms;
 				if (send_heartbeat(c, id, &seq) != FC_OK)
@@ -841,7 +815,7 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 					vm.request_id = r->request_id;
 					vm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_VERDICT;
 					vm.verdict = v;
-					if (send_ctl(c, &vm) == FC_OK) {
+					if (fc_ctl_netc_send(c, &vm, 5000, NULL) == FC_OK) {
 						verdicts++;
 						lies += lie;
 						if (lie)

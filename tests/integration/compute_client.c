@@ -36,6 +36,7 @@
 #include "fc_canon.h"
 #include "fc_config.h"
 #include "fc_crypto.h"
+#include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_net.h"
@@ -84,25 +85,15 @@ static int rpc(const char *addr, Flexchain__ControlMessage *m, unsigned timeout_
 	char host[256];
 	uint16_t port;
 	struct fc_netc *c = NULL;
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	int rc;
 
 	*r = NULL;
 	split_addr(addr, host, sizeof host, &port);
 	rc = fc_netc_connect(host, port, 2000, &c, NULL);
 	if (rc == FC_OK)
-		rc = fc_wire_encode(&m->base, &buf, &len, NULL);
+		rc = fc_ctl_netc_send(c, m, 5000, NULL);
 	if (rc == FC_OK)
-		rc = fc_netc_send(c, buf, len, 5000, NULL);
-	fc_free(buf);
-	buf = NULL;
-	if (rc == FC_OK)
-		rc = fc_netc_recv(c, &buf, &len, 0, timeout_ms, NULL);
-	if (rc == FC_OK)
-		rc = fc_wire_decode(&flexchain__control_message__descriptor, buf, len,
-				    FC_WIRE_MAX_MSG, (ProtobufCMessage **)r, NULL);
-	fc_free(buf);
+		rc = fc_ctl_netc_recv(c, 0, timeout_ms, r, NULL);
 	fc_netc_close(c);
 	return rc;
 }
