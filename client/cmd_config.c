@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chainview.h"
 #include "cli.h"
 #include "fc_canon.h"
 #include "fc_chaincfg.h"
@@ -100,133 +101,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* ------------------------------------------------------------ the chain */
-
-/* The configuration in force after blocks [0, next), and a storage client
- * for its replicas (sc borrows sc_cc's view). */
-struct chainview {
-	struct fc_config *cfg; /* the cluster file: genesis, orderers, crypto */
-	struct fc_chaincfg *cc;
-	uint64_t next;
-	struct fc_storage_client *sc;
-	struct fc_chaincfg *sc_cc;
-	size_t pref; /* replica to ask first */
-};
-
-static void view_close(struct chainview *v)
-{
-	fc_storage_client_destroy(v->sc);
-	fc_chaincfg_unref(v->sc_cc);
-	fc_chaincfg_unref(v->cc);
-	fc_config_free(v->cfg);
-	memset(v, 0, sizeof *v);
-}
-
-/* A storage client for the replicas in force (after a change). */
-static int view_client(struct chainview *v, char *em)
-{
-	struct fc_storage_client *sc = NULL;
-	int rc;
-
-	if (v->sc && v->sc_cc == v->cc)
-		return FC_OK;
-	rc = fc_storage_client_create(fc_chaincfg_config(v->cc), NULL, &sc, em);
-	if (rc != FC_OK)
-		return rc;
-	fc_storage_client_destroy(v->sc);
-	fc_chaincfg_unref(v->sc_cc);
-	v->sc = sc;
-	v->sc_cc = fc_chaincfg_ref(v->cc);
-	v->pref = 0;
-	return FC_OK;
-}
-
-static int view_open(struct chainview *v, const char *path, char *em)
-{
-	int rc;
-
-	memset(v, 0, sizeof *v);
-	/* one line per error on stderr: the "configuration changed" info lines
-	 * of fc_chaincfg_rebuild are noise here; a VALID config transaction
-	 * that the configuration refuses is still reported (an error line) */
-	if (!getenv("FLEXCHAIN_LOG"))
-		fc_log_set_level(FC_LOG_WARN);
-	rc = fc_config_load(path, &v->cfg, em);
-	if (rc == FC_OK)
-		rc = fc_chaincfg_genesis(v->cfg, &v->cc, em);
-	if (rc == FC_OK)
-		rc = view_client(v, em);
-	return rc;
-}
-
-static const char *replica_id(const struct chainview *v, size_t r)
-{
-	return fc_chaincfg_config(v->sc_cc)->storage.replicas[r].id;
-}
-
-/* The highest applied height among the replicas in force that answer;
- * the replica that has it becomes the preferred one. */
-static int view_height(struct chainview *v, uint64_t *height, int *empty, char *em)
-{
-	char err[FC_ERRMSG_LEN] = "";
-	int found = 0, rc;
-
-	rc = view_client(v, em);
-	if (rc != FC_OK)
-		return rc;
-	*empty = 1;
-	*height = 0;
-	for (size_t r = 0; r < fc_storage_client_replicas(v->sc); r++) {
-		struct fc_storage_height h = {0};
-		if (fc_storage_get_height(v->sc, r, &h, err) != FC_OK)
-			continue;
-		if (!found || (!h.empty && (*empty || h.applied_height > *height))) {
-			*empty = h.empty;
-			*height = h.empty ? 0 : h.applied_height;
-			v->pref = r;
-		}
-		found = 1;
-	}
-	if (!found)
-		return fc_errf(em, FC_EIO, "no storage replica answers (last: %s)", err);
-	return FC_OK;
-}
-
-/* fc_chaincfg_source.fetch over the replicas in force (ud: the chainview),
- * the preferred one first; a replica with no block at `from` counts as
- * missing it. */
-static int view_fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out,
-		      char *em)
-{
-	struct chainview *v = ud;
-	int rc;
-
-	rc = view_client(v, em);
-	if (rc == FC_OK)
-		rc = fc_storage_get_blocks_any(v->sc, &v->pref, from, count, out, em);
-	return rc; /* fc_chaincfg_rebuild names the height */
-}
-
-/* Folds blocks [v->next, to) into the configuration, as the nodes do
- * (fc_chaincfg_rebuild.h). */
-static int view_fold(struct chainview *v, uint64_t to, char *em)
-{
-	const struct fc_chaincfg_source src = {.fetch = view_fetch, .ud = v};
-
-	return fc_chaincfg_rebuild(&v->cc, &v->next, to, &src, em);
-}
-
-/* The configuration in force at the chain's height; *height is the
- * replica's applied height (0 and *empty when the chain is empty). */
-static int view_current(struct chainview *v, uint64_t *height, int *empty, char *em)
-{
-	int rc = view_height(v, height, empty, em);
-
-	if (rc == FC_OK && !*empty)
-		rc = view_fold(v, *height + 1, em);
-	return rc;
-}
-
 /* ------------------------------------------------------------ show */
 
 static void print_nodes(const struct fc_config_node *n, size_t cnt, int data_port)
@@ -276,7 +150,7 @@ static int cmd_show(int argc, char **argv)
 	};
 	const char *config = "cluster.yaml";
 	char em[FC_ERRMSG_LEN] = "";
-	struct chainview v;
+	struct cli_chainview v;
 	uint64_t height = 0;
 	int c, empty = 1, rc;
 
@@ -293,20 +167,20 @@ static int cmd_show(int argc, char **argv)
 	}
 	if (optind < argc)
 		return fc_cli_usage_error(where, "unexpected argument '%s'", argv[optind]);
-	rc = view_open(&v, config, em);
+	rc = cli_chainview_open(&v, config, em);
 	if (rc == FC_OK)
-		rc = view_current(&v, &height, &empty, em);
+		rc = cli_chainview_current(&v, &height, &empty, em);
 	if (rc != FC_OK) {
-		view_close(&v);
+		cli_chainview_close(&v);
 		return fc_cli_fail(where, "%s", em);
 	}
 	if (empty)
-		printf("height: none (empty chain, read from %s)\n", replica_id(&v, v.pref));
+		printf("height: none (empty chain, read from %s)\n", cli_chainview_replica_id(&v, v.pref));
 	else
 		printf("height: %llu (read from %s)\n", (unsigned long long)height,
-		       replica_id(&v, v.pref));
+		       cli_chainview_replica_id(&v, v.pref));
 	print_config(v.cc);
-	view_close(&v);
+	cli_chainview_close(&v);
 	return FC_CLI_OK;
 }
 
@@ -456,7 +330,7 @@ static int submit(const struct fc_config *cfg, const Flexchain__Envelope *env, u
 }
 
 /* Waits until a replica has indexed the tx with a decided status. */
-static int wait_decided(struct chainview *v, const char *txid, uint64_t deadline,
+static int wait_decided(struct cli_chainview *v, const char *txid, uint64_t deadline,
 			Flexchain__TxInfo **out, char *em)
 {
 	char err[FC_ERRMSG_LEN] = "no storage replica answered";
@@ -464,7 +338,7 @@ static int wait_decided(struct chainview *v, const char *txid, uint64_t deadline
 
 	*out = NULL;
 	while (mono_ms() < deadline) {
-		rc = view_client(v, em);
+		rc = cli_chainview_client(v, em);
 		if (rc != FC_OK)
 			return rc;
 		for (size_t r = 0; r < fc_storage_client_replicas(v->sc); r++) {
@@ -485,7 +359,7 @@ static int wait_decided(struct chainview *v, const char *txid, uint64_t deadline
 /* Why block `height`'s transaction `index` was refused: judged as the
  * validators did, on the configuration in force at that height changed by
  * the block's earlier VALID config transactions. */
-static int bad_config_reason(struct chainview *v, uint64_t height, uint32_t index, char *why,
+static int bad_config_reason(struct cli_chainview *v, uint64_t height, uint32_t index, char *why,
 			     char *em)
 {
 	const Flexchain__ConfigTx *earlier[64];
@@ -494,7 +368,7 @@ static int bad_config_reason(struct chainview *v, uint64_t height, uint32_t inde
 	size_t n_earlier = 0;
 	int rc;
 
-	rc = view_fold(v, height, em);
+	rc = cli_chainview_fold(v, height, em);
 	if (rc != FC_OK)
 		return rc;
 	rc = FC_EIO;
@@ -563,7 +437,7 @@ static int cmd_update(int argc, char **argv)
 	char txid[FC_TXID_HEX_LEN + 1] = "";
 	unsigned long timeout_s = 60, ul;
 	struct changes *chg = NULL;
-	struct chainview v;
+	struct cli_chainview v;
 	Flexchain__ConfigTx *tx = NULL;
 	Flexchain__Envelope *env = NULL;
 	Flexchain__TxInfo *ti = NULL;
@@ -662,13 +536,13 @@ static int cmd_update(int argc, char **argv)
 	}
 	deadline = mono_ms() + 1000u * timeout_s;
 
-	if (view_open(&v, config, em) != FC_OK) {
+	if (cli_chainview_open(&v, config, em) != FC_OK) {
 		rc = fc_cli_fail(where, "%s", em);
 		goto out;
 	}
 	for (size_t i = 0; i < chg->ch.n_add_memory; i++)
 		chg->add_mem[i].data_port = chg->mem_data_port[i];
-	if (view_current(&v, &height, &empty, em) != FC_OK) {
+	if (cli_chainview_current(&v, &height, &empty, em) != FC_OK) {
 		rc = fc_cli_fail(where, "configuration in force: %s", em);
 		goto out;
 	}
@@ -725,7 +599,7 @@ out:
 	fc_chaincfg_tx_free(tx);
 	fc_crypto_key_free(key);
 	fc_crypto_cert_free(cert);
-	view_close(&v);
+	cli_chainview_close(&v);
 	fc_free(chg);
 	return rc;
 }
