@@ -14,19 +14,33 @@
  *   mem_load_request -> state_reply (or error)
  *   access_report  -> nothing (hints for eviction)
  *   height_query   -> height_info{applied_height, empty, node_id}
+ *
+ * Operations (fc_ops.h): with a metrics_port, /metrics and /healthz on a
+ * thread of their own. Series read from the region (fc_mempool_stats, under
+ * the mempool's lock) and from the transport (fc_transport_stats, atomics)
+ * are callbacks evaluated at scrape time; counters of what the loop serves
+ * are updated by the loop (lock-free); the shard map gauges are set by the
+ * loop when the map changes. /healthz is 200 while the control port is
+ * listening and the node is not stopping, 503 ("starting", "shutting
+ * down") otherwise.
  */
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fc_config.h"
 #include "fc_ctl.h"
 #include "fc_err.h"
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_mempool.h"
 #include "fc_net.h"
+#include "fc_ops.h"
 #include "fc_wire.h"
 #include "memd.h"
 
@@ -38,6 +52,124 @@
 #define LOAD_TRIES                                                                                 \
 	10 /* EBUSY retries of one load's inserts */ /* EBUSY retries of one block, ~20 ms apart   \
 						      */
+
+/* Series whose value is one uint64_t field of struct fc_mempool_stats. */
+static const struct {
+	enum fc_metric_type type;
+	const char *name, *help; /* help NULL: a further series of the family */
+	const char *labels[3];
+	size_t off;
+} stat_series[] = {
+#define ST_OFF(f) offsetof(struct fc_mempool_stats, f)
+    {FC_METRIC_GAUGE,
+     "fc_memory_entries",
+     "Current records in the region (negative records, key known absent, included).",
+     {NULL},
+     ST_OFF(records_live)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_evictions_total",
+     "Entries dropped by eviction or because a shard map moved their keys away.",
+     {NULL},
+     ST_OFF(evicted)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_evictions_blocked_total",
+     "Eviction candidates kept because the storage pool did not hold them durably yet.",
+     {NULL},
+     ST_OFF(evict_blocked)},
+    {FC_METRIC_GAUGE,
+     "fc_memory_record_bytes",
+     "Bytes of the record area by state.",
+     {"state", "live", NULL},
+     ST_OFF(bytes_live)},
+    {FC_METRIC_GAUGE,
+     "fc_memory_record_bytes",
+     NULL,
+     {"state", "retired", NULL},
+     ST_OFF(bytes_retired)},
+    {FC_METRIC_GAUGE, "fc_memory_record_bytes", NULL, {"state", "free", NULL}, ST_OFF(bytes_free)},
+    {FC_METRIC_GAUGE,
+     "fc_memory_index_slots",
+     "Slots of the hash index.",
+     {NULL},
+     ST_OFF(slots_total)},
+    {FC_METRIC_GAUGE,
+     "fc_memory_index_slots_used",
+     "Slots of the hash index in use.",
+     {NULL},
+     ST_OFF(slots_used)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_blocks_applied_total",
+     "Blocks applied to the region (ledger appends and catch-up).",
+     {NULL},
+     ST_OFF(blocks_applied)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_writes_applied_total",
+     "Writes of applied blocks written to the region, by operation.",
+     {"op", "put", NULL},
+     ST_OFF(writes_applied)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_writes_applied_total",
+     NULL,
+     {"op", "delete", NULL},
+     ST_OFF(deletes_applied)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_writes_skipped_total",
+     "Writes skipped because the region held a version at least as new.",
+     {NULL},
+     ST_OFF(writes_skipped)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_index_full_total",
+     "Writes refused because a probing window of the index was full.",
+     {NULL},
+     ST_OFF(index_full)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_records_loaded_total",
+     "Records written from storage pool answers to loads (negative ones included).",
+     {NULL},
+     ST_OFF(inserts)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_negative_records_loaded_total",
+     "Negative records written from loads (key absent everywhere).",
+     {NULL},
+     ST_OFF(negatives)},
+    {FC_METRIC_COUNTER,
+     "fc_memory_records_reclaimed_total",
+     "Retired record chunks freed after their grace.",
+     {NULL},
+     ST_OFF(records_reclaimed)},
+#undef ST_OFF
+};
+#define N_STAT_SERIES (sizeof stat_series / sizeof stat_series[0])
+
+/* One-sided operations the transport served on the region, by op. */
+enum { T_READ, T_WRITE, T_CAS, T__COUNT };
+static const char *const transport_ops[T__COUNT] = {"read", "write", "cas"};
+
+/* Storage pool requests the node makes, by kind. */
+enum { L_HEIGHT, L_BLOCKS, L_STATE, L__COUNT };
+static const char *const lookup_kinds[L__COUNT] = {"height", "blocks", "state"};
+
+struct memd;
+struct memd_cb_ud {
+	struct memd *d;
+	size_t arg; /* stat_series offset or transport op */
+};
+
+/* Series updated by the loop (and set once at start). */
+struct memd_metrics {
+	struct fc_metrics *reg;
+	struct fc_metric *region_bytes, *hugepages;	/* gauges, set once */
+	struct fc_metric *appends_ok, *appends_refused; /* fc_memory_appends_total */
+	struct fc_metric *append_seconds;		/* histogram */
+	struct fc_metric *loads_ok, *loads_failed;	/* fc_memory_loads_total */
+	struct fc_metric *load_keys;			/* keys asked for */
+	struct fc_metric *lookups_ok[L__COUNT], *lookups_failed[L__COUNT];
+	struct fc_metric *catchup_blocks; /* blocks fetched to catch up */
+	struct fc_metric *access_reports, *access_keys;
+	struct fc_metric *map_version, *map_nodes, *map_member; /* gauges */
+	struct memd_cb_ud stat_ud[N_STAT_SERIES];
+	struct memd_cb_ud transport_ud[T__COUNT];
+};
 
 struct memd {
 	const struct fc_config *cfg;
@@ -55,6 +187,13 @@ struct memd {
 	uint64_t *map_h; /* fc_mempool_node_hash per node */
 	size_t map_n;
 	uint64_t self_h;
+
+	/* operations endpoints */
+	struct memd_metrics m;
+	struct fc_ops_server *ops;
+	atomic_int serving;  /* control port listening: /healthz 200 */
+	atomic_int stopping; /* SIGTERM/SIGINT seen */
+	uint64_t region_len;
 };
 
 static void sleep_ms(unsigned ms)
@@ -62,6 +201,220 @@ static void sleep_ms(unsigned ms)
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
+}
+
+static double elapsed_s(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- metrics -------------------------------------------------------------- */
+
+/* Callbacks: run on the metrics server's thread. fc_mempool_stats takes the
+ * mempool's lock, fc_mempool_started is an atomic load and
+ * fc_transport_stats reads atomics: all thread-safe. */
+static double cb_stat(void *ud)
+{
+	const struct memd_cb_ud *u = ud;
+	struct fc_mempool_stats ps;
+	uint64_t v;
+
+	fc_mempool_stats(u->d->mp, &ps);
+	memcpy(&v, (const char *)&ps + u->arg, sizeof v);
+	return (double)v;
+}
+
+/* Height through which blocks are applied, plus one; 0 before the node
+ * applied a block or started following the chain. */
+static double cb_applied_height(void *ud)
+{
+	struct memd *d = ud;
+	struct fc_mempool_stats ps;
+
+	if (!fc_mempool_started(d->mp))
+		return 0;
+	fc_mempool_stats(d->mp, &ps);
+	return (double)ps.applied_height + 1;
+}
+
+/* Region bytes not free: header, index, bitmap and record chunks live or
+ * retired. */
+static double cb_used_bytes(void *ud)
+{
+	struct memd *d = ud;
+	struct fc_mempool_stats ps;
+
+	fc_mempool_stats(d->mp, &ps);
+	return ps.bytes_free < d->region_len ? (double)(d->region_len - ps.bytes_free) : 0;
+}
+
+static double cb_fill(void *ud)
+{
+	return fc_mempool_fill(((struct memd *)ud)->mp);
+}
+
+static double cb_durable_height(void *ud)
+{
+	struct fc_mempool_stats ps;
+
+	fc_mempool_stats(((struct memd *)ud)->mp, &ps);
+	return (double)ps.durable_height;
+}
+
+static double cb_transport(void *ud)
+{
+	const struct memd_cb_ud *u = ud;
+	struct fc_transport_stats ts;
+
+	fc_transport_stats(fc_mempool_transport(u->d->mp), &ts);
+	return (double)(u->arg == T_READ    ? ts.served_read
+			: u->arg == T_WRITE ? ts.served_write
+					    : ts.served_cas);
+}
+
+static int health(void *ud, char *reason, size_t n)
+{
+	struct memd *d = ud;
+
+	if (atomic_load(&d->serving) && !atomic_load(&d->stopping))
+		return 1;
+	snprintf(reason, n, "%s", atomic_load(&d->stopping) ? "shutting down" : "starting");
+	return 0;
+}
+
+/* Registers every fc_memory_* series (callbacks read d->mp, which must
+ * exist before the first scrape) and the process series. */
+static int metrics_init(struct memd *d, char *errmsg)
+{
+	struct memd_metrics *m = &d->m;
+	struct fc_metrics *r;
+	int rc = fc_metrics_create(&m->reg, errmsg);
+
+	r = m->reg;
+	if (rc == FC_OK)
+		rc = fc_metrics_add_process(r, "memory", errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_callback(
+		    r, FC_METRIC_GAUGE, "fc_memory_applied_height",
+		    "Height through which certified blocks are applied, plus one (0: none yet).",
+		    NULL, cb_applied_height, d, NULL, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_gauge(r, "fc_memory_region_bytes",
+				      "Bytes of the registered region (memory.region_mb).", NULL,
+				      &m->region_bytes, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_callback(r, FC_METRIC_GAUGE, "fc_memory_used_bytes",
+					 "Bytes of the region in use: header, index and record "
+					 "chunks live or waiting for their grace.",
+					 NULL, cb_used_bytes, d, NULL, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_callback(r, FC_METRIC_GAUGE, "fc_memory_fill_ratio",
+					 "Fill ratio compared with the eviction watermarks.", NULL,
+					 cb_fill, d, NULL, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_callback(
+		    r, FC_METRIC_GAUGE, "fc_memory_durable_height",
+		    "Highest block this node knows the storage pool holds durably.", NULL,
+		    cb_durable_height, d, NULL, errmsg);
+	for (size_t i = 0; i < N_STAT_SERIES && rc == FC_OK; i++) {
+		m->stat_ud[i] = (struct memd_cb_ud){d, stat_series[i].off};
+		rc = fc_metrics_callback(r, stat_series[i].type, stat_series[i].name,
+					 stat_series[i].help, stat_series[i].labels, cb_stat,
+					 &m->stat_ud[i], NULL, errmsg);
+	}
+	for (size_t i = 0; i < T__COUNT && rc == FC_OK; i++) {
+		const char *l[] = {"op", transport_ops[i], NULL};
+
+		m->transport_ud[i] = (struct memd_cb_ud){d, i};
+		rc = fc_metrics_callback(r, FC_METRIC_COUNTER, "fc_memory_transport_served_total",
+					 i ? NULL
+					   : "One-sided operations the transport served on the "
+					     "region, by op.",
+					 l, cb_transport, &m->transport_ud[i], NULL, errmsg);
+	}
+	if (rc == FC_OK)
+		rc =
+		    fc_metrics_gauge(r, "fc_memory_hugepages", "1 when the region is on hugepages.",
+				     NULL, &m->hugepages, errmsg);
+	{
+		const char *ok[] = {"result", "ok", NULL}, *ref[] = {"result", "refused", NULL};
+
+		if (rc == FC_OK)
+			rc = fc_metrics_counter(r, "fc_memory_appends_total",
+						"Ledger appends received, by result.", ok,
+						&m->appends_ok, errmsg);
+		if (rc == FC_OK)
+			rc = fc_metrics_counter(r, "fc_memory_appends_total", NULL, ref,
+						&m->appends_refused, errmsg);
+	}
+	if (rc == FC_OK)
+		rc = fc_metrics_histogram(r, "fc_memory_append_seconds",
+					  "Latency of accepted ledger appends: verification, "
+					  "catch-up and apply.",
+					  NULL, fc_metrics_latency_buckets, FC_METRICS_LATENCY_N,
+					  &m->append_seconds, errmsg);
+	{
+		const char *ok[] = {"result", "ok", NULL}, *bad[] = {"result", "failed", NULL};
+
+		if (rc == FC_OK)
+			rc = fc_metrics_counter(r, "fc_memory_loads_total",
+						"Load requests (misses) served, by result.", ok,
+						&m->loads_ok, errmsg);
+		if (rc == FC_OK)
+			rc = fc_metrics_counter(r, "fc_memory_loads_total", NULL, bad,
+						&m->loads_failed, errmsg);
+	}
+	if (rc == FC_OK)
+		rc = fc_metrics_counter(r, "fc_memory_load_keys_total",
+					"Keys asked for by load requests.", NULL, &m->load_keys,
+					errmsg);
+	for (size_t i = 0; i < L__COUNT && rc == FC_OK; i++) {
+		const char *ok[] = {"kind", lookup_kinds[i], "result", "ok", NULL};
+		const char *bad[] = {"kind", lookup_kinds[i], "result", "failed", NULL};
+
+		rc = fc_metrics_counter(r, "fc_memory_storage_lookups_total",
+					i ? NULL
+					  : "Requests to the storage pool, by kind and result.",
+					ok, &m->lookups_ok[i], errmsg);
+		if (rc == FC_OK)
+			rc = fc_metrics_counter(r, "fc_memory_storage_lookups_total", NULL, bad,
+						&m->lookups_failed[i], errmsg);
+	}
+	if (rc == FC_OK)
+		rc = fc_metrics_counter(r, "fc_memory_catchup_blocks_total",
+					"Blocks fetched from the storage pool to catch up.", NULL,
+					&m->catchup_blocks, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_counter(r, "fc_memory_access_reports_total",
+					"Access reports received (eviction hints).", NULL,
+					&m->access_reports, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_counter(r, "fc_memory_access_report_keys_total",
+					"Key hashes carried by access reports.", NULL,
+					&m->access_keys, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_gauge(r, "fc_memory_shard_map_version",
+				      "Version of the shard map this node follows.", NULL,
+				      &m->map_version, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_gauge(r, "fc_memory_shard_map_nodes",
+				      "Memory nodes in the shard map this node follows.", NULL,
+				      &m->map_nodes, errmsg);
+	if (rc == FC_OK)
+		rc = fc_metrics_gauge(r, "fc_memory_shard_member",
+				      "1 while this node is in the shard map it follows.", NULL,
+				      &m->map_member, errmsg);
+	if (rc != FC_OK)
+		fc_errwrap(errmsg, rc, "metrics");
+	return rc;
+}
+
+static void count_lookup(struct memd *d, int kind, int rc)
+{
+	fc_metric_inc(rc == FC_OK ? d->m.lookups_ok[kind] : d->m.lookups_failed[kind]);
 }
 
 /* ---- shard map ----------------------------------------------------------- */
@@ -90,6 +443,15 @@ static int map_set(struct memd *d, uint64_t version, const char *const *ids, siz
 	d->map_h = h;
 	d->map_n = n;
 	d->map_version = version;
+	fc_metric_set(d->m.map_version, (double)version);
+	fc_metric_set(d->m.map_nodes, (double)n);
+	{
+		int member = 0;
+
+		for (size_t i = 0; i < n; i++)
+			member |= h[i] == d->self_h;
+		fc_metric_set(d->m.map_member, member);
+	}
 	return FC_OK;
 }
 
@@ -150,6 +512,7 @@ static int ensure_started(struct memd *d, char *errmsg)
 	if (fc_mempool_started(d->mp))
 		return FC_OK;
 	rc = memd_store_height(d->st, &empty, &h, errmsg);
+	count_lookup(d, L_HEIGHT, rc);
 	if (rc != FC_OK)
 		return rc;
 	if (empty)
@@ -240,9 +603,11 @@ static int catch_up(struct memd *d, uint64_t to, char *errmsg)
 		rc = memd_store_blocks(
 		    d->st, next, to - next + 1 < CATCHUP_BATCH ? to - next + 1 : CATCHUP_BATCH, &br,
 		    errmsg);
+		count_lookup(d, L_BLOCKS, rc);
 		if (rc != FC_OK)
 			return fc_errwrap(errmsg, rc, "catch up from %llu",
 					  (unsigned long long)next);
+		fc_metric_add(d->m.catchup_blocks, br->n_blocks);
 		for (size_t i = 0; i < br->n_blocks && rc == FC_OK; i++) {
 			const Flexchain__Block *b = br->blocks[i];
 			const Flexchain__Decision *dec = NULL;
@@ -328,9 +693,18 @@ static void h_append(struct memd *d, struct fc_conn *conn, uint64_t id,
 	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 	Flexchain__LedgerAck ack = FLEXCHAIN__LEDGER_ACK__INIT;
 	char em[FC_ERRMSG_LEN] = "";
+	struct timespec t0;
 	uint64_t h = 0;
-	int rc = on_append(d, la, &h, em);
+	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = on_append(d, la, &h, em);
+	if (rc == FC_OK) {
+		fc_metric_inc(d->m.appends_ok);
+		fc_metric_observe(d->m.append_seconds, elapsed_s(&t0));
+	} else {
+		fc_metric_inc(d->m.appends_refused);
+	}
 	if (rc != FC_OK)
 		fc_log(FC_LOG_WARN, COMP, "append refused", "height=%llu code=%s reason=\"%s\"",
 		       (unsigned long long)h, fc_strerror(rc), em);
@@ -356,14 +730,18 @@ static void h_load(struct memd *d, struct fc_conn *conn, uint64_t id,
 	int rc;
 
 	if (!lr || lr->n_keys == 0) {
+		fc_metric_inc(d->m.loads_failed);
 		reply_error(conn, id, FC_EINVAL, "load: no keys");
 		return;
 	}
+	fc_metric_add(d->m.load_keys, lr->n_keys);
 	rc = ensure_started(d, em);
 	if (rc == FC_OK) {
 		fc_mempool_stats(d->mp, &ps);
 		rc = memd_store_state(d->st, lr->keys, lr->n_keys, ps.applied_height, &sr, em);
+		count_lookup(d, L_STATE, rc);
 	}
+	fc_metric_inc(rc == FC_OK ? d->m.loads_ok : d->m.loads_failed);
 	if (rc != FC_OK) {
 		fc_log(FC_LOG_WARN, COMP, "load failed", "keys=%zu reason=\"%s\"", lr->n_keys, em);
 		reply_error(conn, id, rc, em);
@@ -454,6 +832,9 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 		h_load(d, conn, cm->request_id, cm->mem_load_request);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_ACCESS_REPORT:
+		fc_metric_inc(d->m.access_reports);
+		if (cm->access_report)
+			fc_metric_add(d->m.access_keys, cm->access_report->n_key_hashes);
 		if (cm->access_report)
 			fc_mempool_note_access(d->mp, cm->access_report->key_hashes,
 					       cm->access_report->n_key_hashes);
@@ -480,6 +861,8 @@ static void begin_shutdown(struct memd *d, const char *why)
 	if (d->closing)
 		return;
 	d->closing = 1;
+	atomic_store(&d->stopping, 1);
+	atomic_store(&d->serving, 0);
 	sd_notify(0, "STOPPING=1");
 	fc_log(FC_LOG_INFO, COMP, "shutting down", "id=%s reason=%s", d->conf.id, why);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -513,6 +896,9 @@ int memd_run(const struct fc_config *cfg, const char *id, char *errmsg)
 	rc = memd_conf_get(cfg, id, &d->conf, errmsg);
 	if (rc != FC_OK)
 		goto out_free;
+	rc = metrics_init(d, errmsg);
+	if (rc != FC_OK)
+		goto out_conf;
 	d->self_h = fc_mempool_node_hash(d->conf.id);
 	rc = map_set(d, 0, d->conf.node_ids, d->conf.n_nodes);
 	if (rc != FC_OK) {
@@ -530,13 +916,35 @@ int memd_run(const struct fc_config *cfg, const char *id, char *errmsg)
 	rc = fc_mempool_create(&mc, &d->mp, errmsg);
 	if (rc != FC_OK)
 		goto out_store;
+	{
+		struct fc_mempool_stats ps;
+
+		fc_mempool_stats(d->mp, &ps);
+		d->region_len = mc.region_bytes;
+		fc_metric_set(d->m.region_bytes, (double)d->region_len);
+		fc_metric_set(d->m.hugepages, ps.hugepages);
+	}
+	/* up before the storage pool is asked: /healthz says "starting" */
+	if (d->conf.node->metrics_port) {
+		struct fc_ops_server_opts oo = {
+		    .bind = cfg->metrics.bind,
+		    .port = d->conf.node->metrics_port,
+		    .metrics = d->m.reg,
+		    .health = health,
+		    .health_ud = d,
+		};
+
+		rc = fc_ops_server_start(&oo, &d->ops, errmsg);
+		if (rc != FC_OK)
+			goto out_mp;
+	}
 	/* Where the chain is: a storage pool that is not up yet is asked again
 	 * on the first append or load. */
 	if (ensure_started(d, em) != FC_OK)
 		fc_log(FC_LOG_WARN, COMP, "storage pool not reachable yet", "reason=\"%s\"", em);
 	if (uv_loop_init(&d->loop) != 0) {
 		rc = fc_errf(errmsg, FC_EIO, "uv_loop_init failed");
-		goto out_mp;
+		goto out_ops;
 	}
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
@@ -559,31 +967,38 @@ int memd_run(const struct fc_config *cfg, const char *id, char *errmsg)
 		uv_close((uv_handle_t *)&d->timer, NULL);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&d->loop);
-		goto out_mp;
+		goto out_ops;
 	}
 	{
 		struct fc_mempool_stats ps;
 
 		fc_mempool_stats(d->mp, &ps);
 		fc_log(FC_LOG_INFO, COMP, "memory node started",
-		       "id=%s port=%u data_port=%u region_records_bytes=%llu buckets=%llu "
-		       "hugepages=%d height=%llu started=%d",
+		       "id=%s port=%u data_port=%u metrics_port=%u region_records_bytes=%llu "
+		       "buckets=%llu hugepages=%d height=%llu started=%d",
 		       d->conf.id, (unsigned)d->conf.port, (unsigned)fc_mempool_port(d->mp),
+		       d->ops ? (unsigned)fc_ops_server_port(d->ops) : 0u,
 		       (unsigned long long)ps.rec_len, (unsigned long long)ps.bucket_count,
 		       ps.hugepages, (unsigned long long)ps.applied_height,
 		       fc_mempool_started(d->mp));
 	}
+	atomic_store(&d->serving, 1);
 	sd_notify(0, "READY=1");
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&d->loop) != 0)
 		fc_log(FC_LOG_WARN, COMP, "loop not empty at close", NULL);
 	fc_log(FC_LOG_INFO, COMP, "memory node stopped", "id=%s", d->conf.id);
 	rc = FC_OK;
+out_ops:
+	/* stopped before the region goes: its callbacks read d->mp */
+	fc_ops_server_stop(d->ops);
+	d->ops = NULL;
 out_mp:
 	fc_mempool_destroy(d->mp);
 out_store:
 	memd_store_close(d->st);
 out_conf:
+	fc_metrics_destroy(d->m.reg);
 	fc_free(d->map_h);
 	memd_conf_free(&d->conf);
 out_free:

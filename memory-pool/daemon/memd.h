@@ -1,7 +1,10 @@
 /* memd.h - internal to flexchain-memory (memory-pool/daemon).
  *
- * memd.c owns the region and the control plane; store.c is everything the
- * daemon asks of its configuration and of the storage pool. */
+ * memd.c owns the region, the control plane and the operations endpoints
+ * (fc_ops.h: the fc_memory_* metrics registry and, when the node's
+ * metrics_port is set, the /metrics + /healthz server, stopped before the
+ * region is unmapped since its callbacks read it); store.c is everything
+ * the daemon asks of its configuration and of the storage pool. */
 #ifndef FC_MEMD_H
 #define FC_MEMD_H
 
