@@ -36,6 +36,8 @@
 
 #define COMP "storage"
 #define CATCHUP_BATCH 32
+#define CATCHUP_LOG_S 5 /* a long catch-up logs its progress this often */
+#define JOIN_ROUNDS 64	/* a joining replica's catch-up rounds, at most */
 #define QUERY_MAX_BLOCKS 256
 
 struct outbuf {
@@ -142,6 +144,15 @@ struct stord {
 	struct stord_metrics m;
 	struct fc_ops_server *ops;
 	atomic_int serving; /* ledger open and the port listening: /healthz ok */
+
+	/* Joining at run time (fc_stord_run_join): self is join_node (its
+	 * strings borrowed from the caller), self_index (size_t)-1. The
+	 * appender reports ready once caught up; a failed catch-up is left in
+	 * join_rc / join_err (under mu) and ends the run. */
+	int joining;
+	struct fc_config_node join_node;
+	int join_rc;
+	char join_err[FC_ERRMSG_LEN];
 };
 
 /* ----------------------------------------------------------------- metrics */
@@ -232,7 +243,10 @@ static int health(void *ud, char *reason, size_t n)
 
 	if (atomic_load(&s->serving))
 		return 1;
-	snprintf(reason, n, "%s", atomic_load(&s->stopping) ? "shutting down" : "starting");
+	snprintf(reason, n, "%s",
+		 atomic_load(&s->stopping) ? "shutting down"
+		 : s->joining		   ? "catching up from the replicas of the configuration"
+					   : "starting");
 	return 0;
 }
 
@@ -554,41 +568,71 @@ static int cc_sync(struct stord *s, const Flexchain__Block *b, const Flexchain__
 	return rc;
 }
 
-/* Pulls what the most advanced peer has beyond our head. Appender thread. */
-static void catch_up(struct stord *s, struct fc_storage_client *cl)
+/* Pulls what the most advanced peer has beyond our head. Appender thread.
+ * Returns FC_OK when it got what that peer had (*pulled blocks, 0 when we
+ * were level or every peer is empty), FC_ENOTFOUND when no peer answered,
+ * else the error that stopped it (em); FC_ECLOSED when stopping. */
+static int catch_up(struct stord *s, struct fc_storage_client *cl, uint64_t *pulled, char *em)
 {
 	struct fc_storage_height hi;
-	char em[FC_ERRMSG_LEN];
+	char pe[FC_ERRMSG_LEN];
 	uint64_t best_h = 0, mine, first;
-	size_t best = (size_t)-1;
+	size_t best = (size_t)-1, answered = 0, failed = 0;
+	struct timespec t_log;
 	int have_best = 0, empty;
 
+	*pulled = 0;
+	snprintf(em, FC_ERRMSG_LEN, "no peer replica in the configuration");
 	for (size_t i = 0; i < s->cfg->storage.n_replicas; i++) {
 		if (i == s->self_index)
 			continue;
-		if (fc_storage_get_height(cl, i, &hi, em) != FC_OK) {
+		if (fc_storage_get_height(cl, i, &hi, pe) != FC_OK) {
 			fc_log(FC_LOG_DEBUG, COMP, "peer unreachable", "peer=%s reason=\"%s\"",
-			       s->cfg->storage.replicas[i].id, em);
+			       s->cfg->storage.replicas[i].id, pe);
+			if (!failed++)
+				snprintf(em, FC_ERRMSG_LEN, "no peer replica answered (%s: %.400s)",
+					 s->cfg->storage.replicas[i].id, pe);
 			continue;
 		}
+		answered++;
 		if (!hi.empty && (!have_best || hi.applied_height > best_h)) {
 			best_h = hi.applied_height;
 			best = i;
 			have_best = 1;
 		}
 	}
+	if (!answered) {
+		if (failed > 1)
+			snprintf(em + strlen(em), FC_ERRMSG_LEN - strlen(em), " and %zu more",
+				 failed - 1);
+		return FC_ENOTFOUND;
+	}
+	em[0] = '\0';
 	if (!have_best)
-		return;
+		return FC_OK;
 	empty = fc_ledger_applied_height(s->ledger, &mine) != FC_OK;
 	if (!empty && mine >= best_h)
-		return;
+		return FC_OK;
 	first = empty ? 0 : mine + 1;
 	fc_log(FC_LOG_INFO, COMP, "catching up", "peer=%s from=%llu to=%llu",
 	       s->cfg->storage.replicas[best].id, (unsigned long long)first,
 	       (unsigned long long)best_h);
-	for (uint64_t h = first; h <= best_h && !atomic_load(&s->stopping);) {
+	clock_gettime(CLOCK_MONOTONIC, &t_log);
+	for (uint64_t h = first; h <= best_h;) {
 		Flexchain__BlockReply *br = NULL;
-		int rc = fc_storage_get_blocks(cl, best, h, CATCHUP_BATCH, &br, em);
+		int rc;
+
+		if (atomic_load(&s->stopping))
+			return fc_errf(em, FC_ECLOSED,
+				       "catch-up stopped at height %llu: shutting down",
+				       (unsigned long long)h);
+		if (seconds_since(&t_log) >= CATCHUP_LOG_S) {
+			fc_log(FC_LOG_INFO, COMP, "catch-up progress",
+			       "peer=%s height=%llu to=%llu", s->cfg->storage.replicas[best].id,
+			       (unsigned long long)h, (unsigned long long)best_h);
+			clock_gettime(CLOCK_MONOTONIC, &t_log);
+		}
+		rc = fc_storage_get_blocks(cl, best, h, CATCHUP_BATCH, &br, em);
 		if (rc == FC_OK && (br->n_blocks == 0 || br->n_decisions != br->n_blocks))
 			rc = fc_errf(em, FC_EPROTO, "empty or unpaired block reply");
 		for (size_t j = 0; rc == FC_OK && j < br->n_blocks; j++) {
@@ -614,8 +658,10 @@ static void catch_up(struct stord *s, struct fc_storage_client *cl)
 					rc = cc_sync(s, la.block, la.verdict, em);
 				}
 			}
-			if (rc == FC_OK)
+			if (rc == FC_OK) {
 				h++;
+				(*pulled)++;
+			}
 		}
 		if (br)
 			fc_wire_free(&br->base);
@@ -623,11 +669,38 @@ static void catch_up(struct stord *s, struct fc_storage_client *cl)
 			fc_log(FC_LOG_WARN, COMP, "catch-up stopped",
 			       "peer=%s height=%llu reason=\"%s\"",
 			       s->cfg->storage.replicas[best].id, (unsigned long long)h, em);
-			return;
+			return fc_errwrap(em, rc, "catch-up from %s at height %llu",
+					  s->cfg->storage.replicas[best].id, (unsigned long long)h);
 		}
 	}
 	fc_log(FC_LOG_INFO, COMP, "caught up", "peer=%s height=%llu",
 	       s->cfg->storage.replicas[best].id, (unsigned long long)best_h);
+	return FC_OK;
+}
+
+/* A joining replica's first catch-up: rounds until one finds nothing new
+ * (the peers keep appending meanwhile), at most JOIN_ROUNDS; what is left
+ * after that reaches it through the gap catch-up of its first append. */
+static int join_catch_up(struct stord *s, struct fc_storage_client *cl, char *em)
+{
+	uint64_t pulled = 0, total = 0, h = 0;
+	int rc = FC_OK;
+
+	for (int round = 0; round < JOIN_ROUNDS; round++) {
+		rc = catch_up(s, cl, &pulled, em);
+		if (rc != FC_OK)
+			return rc;
+		total += pulled;
+		if (pulled == 0)
+			break;
+	}
+	if (fc_ledger_applied_height(s->ledger, &h) == FC_OK)
+		fc_log(FC_LOG_INFO, COMP, "joined: ledger caught up",
+		       "height=%llu blocks_pulled=%llu", (unsigned long long)h,
+		       (unsigned long long)total);
+	else
+		fc_log(FC_LOG_INFO, COMP, "joined: the chain is empty", NULL);
+	return rc;
 }
 
 static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob *j)
@@ -649,8 +722,13 @@ static void do_append(struct stord *s, struct fc_storage_client *cl, struct ajob
 		return;
 	j->height = la->block->header->height;
 	empty = fc_ledger_applied_height(s->ledger, &applied) != FC_OK;
-	if (cl && (empty ? j->height > 0 : j->height > applied + 1))
-		catch_up(s, cl); /* a gap: we missed blocks while down */
+	if (cl && (empty ? j->height > 0 : j->height > applied + 1)) {
+		/* a gap: we missed blocks while down, or before a config
+		 * transaction made us a write target. What fails here shows in
+		 * the append below. */
+		uint64_t pulled;
+		(void)catch_up(s, cl, &pulled, em);
+	}
 	if (s->cc != checked_with) {
 		/* the gap changed the organisations: check with those */
 		j->rc = check_certified(s, la, j->err);
@@ -670,17 +748,36 @@ static void *appender_main(void *arg)
 	struct stord *s = arg;
 	struct fc_storage_client *cl = NULL;
 	struct fc_storage_client_opts o;
-	char em[FC_ERRMSG_LEN];
+	char em[FC_ERRMSG_LEN] = "";
+	uint64_t pulled;
+	int rc = FC_OK;
 
-	if (s->cfg->storage.n_replicas > 1) {
+	if (s->joining || s->cfg->storage.n_replicas > 1) {
 		fc_storage_client_opts_init(&o);
 		o.skip_replica = s->self_index;
 		o.timeout_ms = 3000;
 		o.connect_timeout_ms = 500;
-		if (fc_storage_client_create(s->cfg, &o, &cl, em) != FC_OK)
+		rc = fc_storage_client_create(s->cfg, &o, &cl, em);
+		if (rc != FC_OK)
 			fc_log(FC_LOG_WARN, COMP, "no peer client", "reason=\"%s\"", em);
+		else if (s->joining)
+			rc = join_catch_up(s, cl, em);
 		else
-			catch_up(s, cl);
+			(void)catch_up(s, cl, &pulled, em);
+	}
+	if (s->joining) {
+		if (rc == FC_OK && !atomic_load(&s->stopping)) {
+			atomic_store(&s->serving, 1);
+			sd_notify(0, "READY=1");
+			fc_log(FC_LOG_INFO, COMP, "storage replica ready", "id=%s", s->self->id);
+		} else if (rc != FC_OK) {
+			/* the loop ends the run (on_async) */
+			pthread_mutex_lock(&s->mu);
+			s->join_rc = rc;
+			snprintf(s->join_err, sizeof s->join_err, "join: %s", em);
+			pthread_mutex_unlock(&s->mu);
+			uv_async_send(&s->async);
+		}
 	}
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -720,15 +817,18 @@ static void ajob_free(struct ajob *j)
 	fc_free(j);
 }
 
+static void begin_shutdown(struct stord *s, const char *why);
+
 static void on_async(uv_async_t *a)
 {
 	struct stord *s = a->data;
 	struct ajob *list;
-	int appended = 0;
+	int appended = 0, join_failed;
 
 	pthread_mutex_lock(&s->mu);
 	list = s->done_head;
 	s->done_head = s->done_tail = NULL;
+	join_failed = s->join_rc != FC_OK;
 	pthread_mutex_unlock(&s->mu);
 	while (list) {
 		struct ajob *j = list;
@@ -757,6 +857,10 @@ static void on_async(uv_async_t *a)
 	if (appended)
 		for (struct sconn *sc = s->conns; sc; sc = sc->next)
 			pump(sc);
+	if (join_failed && !s->closing) {
+		fc_log(FC_LOG_ERROR, COMP, "cannot join", "reason=\"%s\"", s->join_err);
+		begin_shutdown(s, "catch-up failed");
+	}
 }
 
 static void enqueue_append(struct stord *s, struct sconn *sc, Flexchain__ControlMessage *cm)
@@ -1151,8 +1255,7 @@ static void q_tx(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain
 	reply(sc, &cm);
 }
 
-static void q_txs(struct stord *s, struct sconn *sc, uint64_t id,
-		  const Flexchain__TxBatchQuery *q)
+static void q_txs(struct stord *s, struct sconn *sc, uint64_t id, const Flexchain__TxBatchQuery *q)
 {
 	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 	Flexchain__TxBatchInfo bi = FLEXCHAIN__TX_BATCH_INFO__INIT;
@@ -1372,7 +1475,9 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
+/* Runs replica id of cfg, or (join != NULL) the replica join describes. */
+static int run(const struct fc_config *cfg, const char *id, const struct fc_stord_join *join,
+	       char *errmsg)
 {
 	struct stord *s;
 	struct fc_ledger_opts lo;
@@ -1385,12 +1490,34 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 	if (!s)
 		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
 	s->cfg = cfg;
-	s->self = fc_config_find_node_kind(cfg, FC_NODE_STORAGE, id);
+	if (join) {
+		/* not a node of the file: strings borrowed from join */
+		if (fc_config_find_node(cfg, join->id)) {
+			rc = fc_errf(errmsg, FC_ECONFIG,
+				     "%s: '%s' is a node of the file, not a "
+				     "replica joining at run time",
+				     cfg->path, join->id);
+			goto out_free;
+		}
+		s->joining = 1;
+		s->join_node.kind = FC_NODE_STORAGE;
+		s->join_node.index = (size_t)-1;
+		s->join_node.id = (char *)join->id;
+		s->join_node.org = (char *)join->org;
+		s->join_node.host = (char *)join->host;
+		s->join_node.port = join->port;
+		s->join_node.metrics_port = join->metrics_port;
+		s->join_node.data_dir = (char *)join->data_dir;
+		s->self = &s->join_node;
+	} else {
+		s->self = fc_config_find_node_kind(cfg, FC_NODE_STORAGE, id);
+	}
 	if (!s->self) {
 		rc = fc_errf(errmsg, FC_ECONFIG, "%s: no storage replica with id '%s'", cfg->path,
 			     id);
 		goto out_free;
 	}
+	id = s->self->id;
 	s->self_index = s->self->index;
 	s->max_frame =
 	    cfg->network.max_frame_bytes ? cfg->network.max_frame_bytes : FC_NET_DEFAULT_MAX_FRAME;
@@ -1480,17 +1607,26 @@ int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
 	s->appender_started = 1;
 
 	if (fc_ledger_applied_height(s->ledger, &h) == FC_OK)
-		fc_log(FC_LOG_INFO, COMP, "storage replica started",
+		fc_log(FC_LOG_INFO, COMP,
+		       s->joining ? "storage replica joining" : "storage replica started",
 		       "id=%s port=%u data_dir=%s height=%llu", id, (unsigned)s->self->port,
 		       s->self->data_dir, (unsigned long long)h);
 	else
-		fc_log(FC_LOG_INFO, COMP, "storage replica started",
+		fc_log(FC_LOG_INFO, COMP,
+		       s->joining ? "storage replica joining" : "storage replica started",
 		       "id=%s port=%u data_dir=%s height=none", id, (unsigned)s->self->port,
 		       s->self->data_dir);
-	atomic_store(&s->serving, 1);
-	sd_notify(0, "READY=1");
+	if (!s->joining) {
+		/* a joining replica is ready once caught up (appender) */
+		atomic_store(&s->serving, 1);
+		sd_notify(0, "READY=1");
+	}
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	rc = FC_OK;
+	if (s->join_rc != FC_OK) {
+		rc = s->join_rc;
+		snprintf(errmsg, FC_ERRMSG_LEN, "%s", s->join_err);
+	}
 	fc_log(FC_LOG_INFO, COMP, "storage replica stopped", "id=%s", id);
 	goto out_loop;
 
@@ -1523,4 +1659,16 @@ out_identity:
 out_free:
 	fc_free(s);
 	return rc;
+}
+
+int fc_stord_run(const struct fc_config *cfg, const char *id, char *errmsg)
+{
+	return run(cfg, id, NULL, errmsg);
+}
+
+int fc_stord_run_join(const struct fc_config *cfg, const struct fc_stord_join *j, char *errmsg)
+{
+	if (!j || !j->id || !j->org || !j->host || !j->data_dir || !j->port)
+		return fc_errf(errmsg, FC_EINVAL, "join: id, org, host, port and data_dir needed");
+	return run(cfg, j->id, j, errmsg);
 }

@@ -13,6 +13,8 @@ Usage: deploy/local/cluster.sh start  [--config FILE] [--build DIR] [--transport
        deploy/local/cluster.sh remove-compute N [--config FILE] [--timeout SEC]
        deploy/local/cluster.sh add-memory [--org ORG] [--config FILE] [--timeout SEC]
        deploy/local/cluster.sh remove-memory ID [--config FILE] [--timeout SEC]
+       deploy/local/cluster.sh add-storage [ID] [--org ORG] [--config FILE] [--timeout SEC]
+       deploy/local/cluster.sh remove-storage ID [--config FILE] [--timeout SEC]
        deploy/local/cluster.sh -h|--help
 
 start   generates the crypto material if there is none, creates the data
@@ -48,6 +50,22 @@ add-memory        issues an identity for a new memory node memory-e<k>, starts
                   refused, the node is stopped again and the command exits 1.
 remove-memory ID  proposes the shard map without ID (flexchain config update
                   --remove-memory ID), then stops the node.
+add-storage [ID]  issues an identity (unless ID has one) for a new storage
+                  replica ID (default storage-e<k>, organisation --org or the
+                  first one), starts it on free ports with its ledger in
+                  <data root>/ID (it joins at run time: --host --port
+                  --metrics-port --data-dir), waits until it has caught up
+                  the ledger from the running replicas and is healthy, then
+                  makes it a write target: flexchain config update
+                  --add-storage ID:HOST:PORT (blocks decided meanwhile reach
+                  it through its own catch-up). If the update is refused, the
+                  replica is stopped again and the command exits 1.
+remove-storage ID proposes the replica set without ID (flexchain config
+                  update --remove-storage ID; the write quorum must still be
+                  reachable without it), then stops the replica. An added
+                  replica stays in the chain's configuration until removed:
+                  remove it before `stop` when the next `start` (which starts
+                  only the YAML's nodes) should not count on it.
 Added nodes are listed in run/added; stop and status include them.
 
 Options:
@@ -663,6 +681,68 @@ cmd_add_memory() {
 	echo "cluster: added memory node $id"
 }
 
+cmd_add_storage() {
+	local id=$1 o ports port mport bin line ddir n
+	running_cluster
+	bin=$(find_bin storage)
+	[[ -n $bin ]] || die "flexchain-storage is not built${build:+ in $build}"
+	o=${org_opt:-$(yaml_helper orgs "$cfg_run" | cut -d' ' -f1)}
+	if [[ -z $id ]]; then
+		id=$(next_id storage-e)
+	else
+		[[ $id =~ ^[A-Za-z_][A-Za-z0-9_.-]*$ && ${#id} -le 64 ]] || usage_error "bad node id '$id'"
+		for line in "${nodes[@]}"; do
+			read -r _ n _ <<<"$line"
+			[[ $n = "$id" ]] && die "$id is already a node of this cluster"
+		done
+	fi
+	# shellcheck disable=SC2046
+	ports=$(yaml_helper ports "$cfg_run" 2 $(used_ports)) || die "no free ports for $id"
+	read -r port mport <<<"$ports"
+	ddir=$root/$id
+	if [[ ! -f $crypto_dir/$o/storage/$id/cert.pem ]]; then
+		"$cli" crypto issue --config "$cfg_run" --org "$o" --kind storage --id "$id" \
+			>>"$logdir/crypto.log" 2>"$logdir/crypto.err" ||
+			die "crypto issue for $id: $(cat "$logdir/crypto.err")"
+	fi
+	mkdir -p "$ddir"
+	echo "=== $(date '+%F %T') start $id" >>"$logdir/$id.log"
+	setsid "$bin" --config "$cfg_run" --id "$id" --org "$o" --host 127.0.0.1 --port "$port" \
+		--metrics-port "$mport" --data-dir "$ddir" --log-level "$log_level" \
+		>>"$logdir/$id.log" 2>&1 </dev/null &
+	echo $! >"$rundir/$id.pid"
+	line="storage $id $o 127.0.0.1 $port $mport $ddir"
+	echo "$line" >>"$rundir/added"
+	nodes+=("$line")
+	echo "cluster: started storage $id of $o on 127.0.0.1:$port, data $ddir (pid $!); catching up"
+	wait_healthy "$timeout" "$line"
+	echo "cluster: $id caught up$(sed -n 's/.*msg="joined: ledger caught up" height=\([0-9]*\).*/ to height \1/p' "$logdir/$id.log" | tail -n 1)"
+	echo "cluster: proposing the storage replicas with $id"
+	if ! "$cli" config update --config "$cfg_run" --add-storage "$id:127.0.0.1:$port"; then
+		# not a write target: nothing reaches it; take it away again
+		stop_node "$id" "$timeout" || true
+		forget "$id"
+		die "config update --add-storage $id failed; $id stopped again"
+	fi
+	echo "cluster: added storage replica $id"
+}
+
+cmd_remove_storage() {
+	local id=$1 line kind nid found=0
+	running_cluster
+	for line in "${nodes[@]}"; do
+		read -r kind nid _ <<<"$line"
+		[[ $kind = storage && $nid = "$id" ]] && found=1
+	done
+	[[ $found = 1 ]] || die "no storage replica '$id' in this cluster"
+	echo "cluster: proposing the storage replicas without $id"
+	"$cli" config update --config "$cfg_run" --remove-storage "$id" ||
+		die "config update --remove-storage $id failed; $id keeps running"
+	stop_node "$id" "$timeout" || die "$id did not stop in ${timeout}s"
+	forget "$id"
+	echo "cluster: removed storage replica $id"
+}
+
 cmd_remove_memory() {
 	local id=$1 line kind nid found=0
 	running_cluster
@@ -727,6 +807,19 @@ remove-memory)
 	count=$2
 	shift 2
 	;;
+remove-storage)
+	[[ -n ${2:-} && ${2:-} != -* ]] || usage_error "remove-storage needs a storage replica id"
+	count=$2
+	shift 2
+	;;
+add-storage)
+	count=""
+	if [[ -n ${2:-} && ${2:-} != -* ]]; then
+		count=$2
+		shift
+	fi
+	shift
+	;;
 add-memory) shift ;;
 "") usage >&2; exit 2 ;;
 *) usage_error "unknown command '$cmd'" ;;
@@ -761,5 +854,7 @@ add-compute) cmd_add_compute "$count" ;;
 remove-compute) cmd_remove_compute "$count" ;;
 add-memory) cmd_add_memory ;;
 remove-memory) cmd_remove_memory "$count" ;;
+add-storage) cmd_add_storage "$count" ;;
+remove-storage) cmd_remove_storage "$count" ;;
 *) "cmd_$cmd" ;;
 esac
