@@ -1,20 +1,30 @@
-/* `flexchain cluster status`: one line per node of the configuration.
- *
+/* `flexchain cluster status`: one line per node of the cluster as it is
+ * now, not only as the cluster file describes it:
+ *   - orderers from the cluster file;
+ *   - storage replicas and memory nodes of the configuration in force,
+ *     rebuilt from the ledger (chainview.h), so that nodes added or removed
+ *     by config transactions are shown as such;
+ *   - compute servers: the live ones the Raft leader reports (ComputeQuery,
+ *     fc_discover.h), including those that joined at run time, plus the
+ *     file's that are not live (shown "down").
  * Each node is probed directly, with a bounded timeout per request:
- *   - its /healthz and /metrics over HTTP when it has a metrics_port
+ *   - its /healthz and /metrics over HTTP when its metrics_port is known
  *     (fc_ops_http_get: a plain-socket GET, no libcurl);
  *   - a HeightQuery over the control plane (fc_netc) for storage replicas
- *     and orderers, whose answer is the height shown.
+ *     and orderers, whose answer is the height shown; compute servers and
+ *     memory nodes show the height their metrics report.
  * Orderers' Raft role and term come from their metrics (fc_orderer_raft_*),
- * the leader's live compute servers from fc_orderer_live_compute_servers;
- * the memory shards and storage replicas counted are the nodes that
- * answered. A node that answers nothing is "down". */
+ * memory occupancy from fc_memory_*_bytes. A node that answers nothing is
+ * "down". */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chainview.h"
 #include "cli.h"
+#include "fc_chaincfg.h"
+#include "fc_discover.h"
 #include "fc_config.h"
 #include "fc_ctl.h"
 #include "fc_err.h"
@@ -28,24 +38,42 @@
 static const char status_usage[] =
     "Usage: flexchain cluster status [--config FILE] [--timeout MS]\n"
     "\n"
-    "Probes every node of the cluster configuration and prints one line each:\n"
-    "id, role, host:port, health, height and, for orderers, the Raft role.\n"
+    "Probes every node of the cluster and prints one line each: id, role,\n"
+    "host:port, health, height and, for orderers, the Raft role. The nodes are\n"
+    "the orderers of the cluster file, the storage replicas and memory nodes of\n"
+    "the configuration in force (the file's changed by the chain's config\n"
+    "transactions) and the compute servers the Raft leader reports live (those\n"
+    "that joined at run time included) plus the file's other compute servers.\n"
+    "A node marked '*' is not in the cluster file.\n"
     "Health is what the node's /healthz answers (\"ok\", or \"unhealthy\" with\n"
     "its reason) when it has a metrics_port, otherwise \"up\" when its control\n"
-    "port answers; \"down\" when the node answers nothing. Height is the\n"
-    "applied height a storage replica or orderer reports over the control\n"
-    "plane (HeightQuery). A summary follows: live compute servers (as the Raft\n"
-    "leader's metrics report them, else those that answered), memory shards\n"
-    "and storage replicas that answered, out of those configured.\n"
+    "port answers; \"draining\" for a compute server the leader reports as\n"
+    "leaving; \"down\" when the node answers nothing. Height is the applied\n"
+    "height a storage replica or orderer reports over the control plane; for\n"
+    "compute servers and memory nodes, the height their metrics report.\n"
+    "A summary follows: live compute servers, memory nodes up and their\n"
+    "occupancy, storage replicas up with the write quorum in force, orderers.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE    cluster configuration (YAML; default ./cluster.yaml)\n"
     "  -t, --timeout MS     per request (default 2000)\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Exit status: 0 when every configured node is healthy (\"ok\" or \"up\", and\n"
-    "storage replicas and orderers report a height), 1 when any node is down\n"
-    "or unhealthy, or the configuration cannot be read, 2 bad usage.\n";
+    "Exit status: 0 when every node listed is healthy (\"ok\", \"up\" or\n"
+    "\"draining\", and storage replicas and orderers report a height), 1 when\n"
+    "any node is down or unhealthy, or the configuration cannot be read, 2 bad\n"
+    "usage.\n";
+
+/* A node to probe: from the file, the configuration in force or discovery. */
+struct target {
+	enum fc_node_kind kind;
+	char id[FC_CONFIG_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+	uint16_t metrics_port; /* 0 unknown / none */
+	int not_in_file;
+	int draining; /* compute: the leader reports it leaving */
+};
 
 struct probe {
 	int reachable;	     /* answered anything */
@@ -53,12 +81,12 @@ struct probe {
 	char health[160];    /* shown */
 	char height[32];     /* shown */
 	char raft[32];	     /* shown, orderers */
-	double live_compute; /* from metrics, < 0 unknown */
 	int is_leader;
+	double used_bytes, region_bytes; /* memory, < 0 unknown */
 };
 
 /* HeightQuery over the control plane. FC_OK with *empty / *height. */
-static int height_query(const struct fc_config_node *n, unsigned timeout, uint64_t *height,
+static int height_query(const struct target *n, unsigned timeout, uint64_t *height,
 			int *empty, char *em)
 {
 	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
@@ -94,7 +122,7 @@ static int height_query(const struct fc_config_node *n, unsigned timeout, uint64
 }
 
 /* Whether something accepts connections on the node's control port. */
-static int control_up(const struct fc_config_node *n, unsigned timeout)
+static int control_up(const struct target *n, unsigned timeout)
 {
 	struct fc_netc *c = NULL;
 
@@ -112,7 +140,7 @@ static int is_loopback(const char *h)
 /* Where a node's metrics server is reached: the servers bind metrics.bind,
  * so that address, unless it is a wildcard or a loopback address while the
  * node lives on another host: then the node's own host. */
-static const char *metrics_host(const struct fc_config *cfg, const struct fc_config_node *n)
+static const char *metrics_host(const struct fc_config *cfg, const struct target *n)
 {
 	const char *b = cfg->metrics.bind ? cfg->metrics.bind : "127.0.0.1";
 
@@ -122,8 +150,8 @@ static const char *metrics_host(const struct fc_config *cfg, const struct fc_con
 	return b;
 }
 
-static void probe_node(const struct fc_config *cfg, const struct fc_config_node *n,
-		       unsigned timeout, struct probe *p)
+static void probe_node(const struct fc_config *cfg, const struct target *n, unsigned timeout,
+		       struct probe *p)
 {
 	char em[FC_ERRMSG_LEN] = "";
 	const char *host = metrics_host(cfg, n);
@@ -135,7 +163,7 @@ static void probe_node(const struct fc_config *cfg, const struct fc_config_node 
 	double v;
 
 	memset(p, 0, sizeof *p);
-	p->live_compute = -1;
+	p->used_bytes = p->region_bytes = -1;
 	snprintf(p->height, sizeof p->height, "-");
 	snprintf(p->raft, sizeof p->raft, "-");
 	if (n->metrics_port) {
@@ -169,9 +197,14 @@ static void probe_node(const struct fc_config *cfg, const struct fc_config_node 
 					snprintf(p->raft, sizeof p->raft, "%s",
 						 p->is_leader ? "leader" : "follower");
 			}
-			if (fc_metrics_find(body, blen, "fc_orderer_live_compute_servers", &v) ==
-			    FC_OK)
-				p->live_compute = v;
+			if ((fc_metrics_find(body, blen, "fc_compute_height", &v) == FC_OK ||
+			     fc_metrics_find(body, blen, "fc_memory_applied_height", &v) == FC_OK) &&
+			    v >= 0)
+				snprintf(p->height, sizeof p->height, "%.0f", v);
+			if (fc_metrics_find(body, blen, "fc_memory_used_bytes", &v) == FC_OK)
+				p->used_bytes = v;
+			if (fc_metrics_find(body, blen, "fc_memory_region_bytes", &v) == FC_OK)
+				p->region_bytes = v;
 		}
 		fc_free(body);
 	}
@@ -202,7 +235,126 @@ static void probe_node(const struct fc_config *cfg, const struct fc_config_node 
 	}
 	if (!p->reachable)
 		snprintf(p->health, sizeof p->health, "down");
+	else if (n->draining && http_ok == 1)
+		snprintf(p->health, sizeof p->health, "draining");
 	p->healthy = http_ok == 1;
+}
+
+/* The node list being built: targets[0..n) of capacity cap. */
+struct targets {
+	struct target *t;
+	size_t n, cap;
+};
+
+static struct target *targets_add(struct targets *ts)
+{
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? ts->cap * 2 : 16;
+		struct target *t = fc_realloc(ts->t, cap * sizeof *t);
+		if (!t)
+			return NULL;
+		ts->t = t;
+		ts->cap = cap;
+	}
+	memset(&ts->t[ts->n], 0, sizeof ts->t[ts->n]);
+	return &ts->t[ts->n++];
+}
+
+/* Adds node n (of the file or of the configuration in force); the metrics
+ * port comes from the file's node of the same kind and id, if any. */
+static int add_node(struct targets *ts, const struct fc_config *file,
+		    const struct fc_config_node *n)
+{
+	const struct fc_config_node *f = fc_config_find_node_kind(file, n->kind, n->id);
+	struct target *t = targets_add(ts);
+
+	if (!t)
+		return FC_ENOMEM;
+	t->kind = n->kind;
+	snprintf(t->id, sizeof t->id, "%s", n->id);
+	snprintf(t->host, sizeof t->host, "%s", n->host);
+	t->port = n->port;
+	t->metrics_port = f ? f->metrics_port : 0;
+	t->not_in_file = f == NULL;
+	return FC_OK;
+}
+
+/* The nodes to probe (see the file comment). Notes for what could not be
+ * learnt go to stdout, one line each. */
+static int collect(const char *config, unsigned timeout, struct cli_chainview *v,
+		   struct targets *ts, uint32_t *write_quorum, char *em)
+{
+	const struct fc_config *file, *now;
+	struct fc_compute_info *live = NULL;
+	size_t n_live = 0;
+	char why[FC_ERRMSG_LEN] = "";
+	uint64_t height = 0;
+	int empty = 0, rc;
+
+	rc = cli_chainview_open(v, config, em);
+	if (rc != FC_OK)
+		return rc;
+	file = v->cfg;
+	now = file;
+	if (cli_chainview_current(v, &height, &empty, why) == FC_OK)
+		now = fc_chaincfg_config(v->cc);
+	else
+		printf("note: configuration in force unknown (%s); storage and memory as in the "
+		       "cluster file\n",
+		       why);
+	*write_quorum = now->storage.write_quorum;
+	if (fc_discover_compute(file, timeout, &live, &n_live, why) != FC_OK) {
+		printf("note: live compute servers unknown (%s); compute as in the cluster file\n",
+		       why);
+		live = NULL;
+		n_live = 0;
+	}
+	for (size_t i = 0; i < file->n_orderers && rc == FC_OK; i++)
+		rc = add_node(ts, file, &file->orderers[i]);
+	for (size_t i = 0; i < now->storage.n_replicas && rc == FC_OK; i++)
+		rc = add_node(ts, file, &now->storage.replicas[i]);
+	for (size_t i = 0; i < now->memory.n_nodes && rc == FC_OK; i++)
+		rc = add_node(ts, file, &now->memory.nodes[i]);
+	for (size_t i = 0; i < n_live && rc == FC_OK; i++) {
+		const struct fc_config_node *f =
+		    fc_config_find_node_kind(file, FC_NODE_COMPUTE, live[i].id);
+		struct target *t = targets_add(ts);
+		if (!t) {
+			rc = FC_ENOMEM;
+			break;
+		}
+		t->kind = FC_NODE_COMPUTE;
+		snprintf(t->id, sizeof t->id, "%s", live[i].id);
+		snprintf(t->host, sizeof t->host, "%s", live[i].host);
+		t->port = live[i].port;
+		t->metrics_port = f ? f->metrics_port : 0;
+		t->not_in_file = f == NULL;
+		t->draining = live[i].draining;
+	}
+	/* the file's compute servers that the leader does not report */
+	for (size_t i = 0; i < file->n_compute && rc == FC_OK; i++) {
+		size_t k = 0;
+		while (k < n_live && strcmp(live[k].id, file->compute[i].id) != 0)
+			k++;
+		if (k == n_live)
+			rc = add_node(ts, file, &file->compute[i]);
+	}
+	fc_free(live);
+	if (rc == FC_ENOMEM)
+		fc_errf(em, rc, "out of memory");
+	return rc;
+}
+
+static void print_bytes(double b)
+{
+	const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+
+	while (b >= 1024 && u + 1 < sizeof unit / sizeof unit[0]) {
+		b /= 1024;
+		u++;
+	}
+	printf(u ? "%.1f %s" : "%.0f %s", b, unit[u]);
 }
 
 static int cmd_status(int argc, char **argv)
@@ -215,12 +367,15 @@ static int cmd_status(int argc, char **argv)
 	};
 	const char *config = "cluster.yaml";
 	char em[FC_ERRMSG_LEN] = "";
-	struct fc_config *cfg = NULL;
+	struct cli_chainview v;
+	struct targets ts = {0};
 	struct probe *pr = NULL;
 	unsigned long timeout = 2000;
 	size_t up[FC_NODE_KIND__COUNT] = {0}, total[FC_NODE_KIND__COUNT] = {0};
-	size_t healthy = 0;
-	double live = -1;
+	size_t healthy = 0, draining = 0, joined = 0;
+	double used = 0, region = 0;
+	int occupancy = 0;
+	uint32_t quorum = 0;
 	char *end;
 	int c, rc;
 
@@ -242,46 +397,64 @@ static int cmd_status(int argc, char **argv)
 	}
 	if (optind < argc)
 		return fc_cli_usage_error(WHERE, "unexpected argument '%s'", argv[optind]);
-	if (fc_config_load(config, &cfg, em) != FC_OK)
+	if (collect(config, (unsigned)timeout, &v, &ts, &quorum, em) != FC_OK) {
+		cli_chainview_close(&v);
+		fc_free(ts.t);
 		return fc_cli_fail(WHERE, "%s", em);
-	pr = fc_calloc(cfg->n_nodes ? cfg->n_nodes : 1, sizeof *pr);
+	}
+	pr = fc_calloc(ts.n ? ts.n : 1, sizeof *pr);
 	if (!pr) {
-		fc_config_free(cfg);
+		cli_chainview_close(&v);
+		fc_free(ts.t);
 		return fc_cli_fail(WHERE, "out of memory");
 	}
-	printf("cluster %s (%s)\n", cfg->name, cfg->path);
+	printf("cluster %s (%s)\n", v.cfg->name, v.cfg->path);
 	printf("%-20s %-8s %-22s %-10s %-9s %s\n", "ID", "ROLE", "ADDRESS", "HEALTH", "HEIGHT",
 	       "RAFT");
-	for (size_t i = 0; i < cfg->n_nodes; i++) {
-		const struct fc_config_node *n = &cfg->nodes[i];
-		char addr[96];
+	for (size_t i = 0; i < ts.n; i++) {
+		const struct target *n = &ts.t[i];
+		char addr[272], id[FC_CONFIG_NAME_MAX + 2];
 
-		probe_node(cfg, n, (unsigned)timeout, &pr[i]);
+		probe_node(v.cfg, n, (unsigned)timeout, &pr[i]);
 		snprintf(addr, sizeof addr, "%s:%u", n->host, (unsigned)n->port);
-		printf("%-20s %-8s %-22s %-10s %-9s %s\n", n->id, fc_config_node_kind_name(n->kind),
+		snprintf(id, sizeof id, "%s%s", n->id, n->not_in_file ? "*" : "");
+		printf("%-20s %-8s %-22s %-10s %-9s %s\n", id, fc_config_node_kind_name(n->kind),
 		       addr, pr[i].health, pr[i].height, pr[i].raft);
 		total[n->kind]++;
+		joined += n->not_in_file;
 		if (pr[i].healthy) {
 			up[n->kind]++;
 			healthy++;
+			draining += n->draining;
 		}
-		if (n->kind == FC_NODE_ORDERER && pr[i].is_leader && pr[i].live_compute >= 0)
-			live = pr[i].live_compute;
+		if (pr[i].used_bytes >= 0 && pr[i].region_bytes > 0) {
+			used += pr[i].used_bytes;
+			region += pr[i].region_bytes;
+			occupancy = 1;
+		}
 	}
-	if (live >= 0)
-		printf("compute servers  %.0f live (leader), %zu of %zu configured answer\n", live,
-		       up[FC_NODE_COMPUTE], total[FC_NODE_COMPUTE]);
-	else
-		printf("compute servers  %zu of %zu configured answer\n", up[FC_NODE_COMPUTE],
-		       total[FC_NODE_COMPUTE]);
-	printf("memory shards    %zu of %zu up\n", up[FC_NODE_MEMORY], total[FC_NODE_MEMORY]);
-	printf("storage replicas %zu of %zu up (write quorum %u)\n", up[FC_NODE_STORAGE],
-	       total[FC_NODE_STORAGE], (unsigned)cfg->storage.write_quorum);
+	if (joined)
+		printf("(* not in the cluster file: joined at run time or added by a config "
+		       "transaction)\n");
+	printf("compute servers  %zu of %zu up", up[FC_NODE_COMPUTE], total[FC_NODE_COMPUTE]);
+	if (draining)
+		printf(" (%zu draining)", draining);
+	printf("\nmemory nodes     %zu of %zu up", up[FC_NODE_MEMORY], total[FC_NODE_MEMORY]);
+	if (occupancy) {
+		printf(", ");
+		print_bytes(used);
+		printf(" of ");
+		print_bytes(region);
+		printf(" used (%.1f%%)", 100.0 * used / region);
+	}
+	printf("\nstorage replicas %zu of %zu up (write quorum %u)\n", up[FC_NODE_STORAGE],
+	       total[FC_NODE_STORAGE], (unsigned)quorum);
 	printf("orderers         %zu of %zu up\n", up[FC_NODE_ORDERER], total[FC_NODE_ORDERER]);
-	printf("%zu of %zu nodes healthy\n", healthy, cfg->n_nodes);
-	rc = healthy == cfg->n_nodes ? FC_CLI_OK : FC_CLI_FAIL;
+	printf("%zu of %zu nodes healthy\n", healthy, ts.n);
+	rc = healthy == ts.n ? FC_CLI_OK : FC_CLI_FAIL;
 	fc_free(pr);
-	fc_config_free(cfg);
+	fc_free(ts.t);
+	cli_chainview_close(&v);
 	return rc;
 }
 

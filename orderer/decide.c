@@ -3,6 +3,7 @@
  * storage calls run on a thread-pool thread, one at a time. */
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "decide.h"
@@ -22,6 +23,7 @@
 #define MAX_QUEUE 256u
 #define MEM_BACKOFF_MS 1000u /* a memory node that failed is skipped this long */
 #define MEM_CONNECT_MS 1000u /* at most, per connection attempt */
+#define FC_ORD_HOST_MAX 255
 
 /* A memory node of the shard map in force: told of every committed block. */
 struct memnode {
@@ -37,6 +39,9 @@ struct member {
 	char *id;
 	struct fc_conn *conn;
 	uint64_t last_ms;
+	char org[FC_CONFIG_NAME_MAX + 1];
+	char host[FC_ORD_HOST_MAX + 1]; /* of Register.address; "" if unusable */
+	uint16_t port;
 };
 
 enum dec_state {
@@ -102,6 +107,10 @@ struct fc_ord_decider {
 	const struct fc_chaincfg *mem_cc;
 	struct member *m;
 	size_t nm, mcap;
+	/* deregistered (draining) members whose connection is still open:
+	 * listed by discovery, never on a committee */
+	struct member *lv;
+	size_t nlv, lvcap;
 
 	int leading;
 	uint64_t epoch;
@@ -131,12 +140,78 @@ static struct member *member_by_conn(struct fc_ord_decider *d, struct fc_conn *c
 	return NULL;
 }
 
-static void member_remove(struct fc_ord_decider *d, size_t i, const char *why)
+static struct member *leaving_by_conn(struct fc_ord_decider *d, struct fc_conn *conn)
+{
+	for (size_t i = 0; i < d->nlv; i++)
+		if (d->lv[i].conn == conn)
+			return &d->lv[i];
+	return NULL;
+}
+
+static void leaving_remove(struct fc_ord_decider *d, size_t i)
+{
+	fc_free(d->lv[i].id);
+	memmove(&d->lv[i], &d->lv[i + 1], (d->nlv - i - 1) * sizeof *d->lv);
+	d->nlv--;
+}
+
+/* Removes member i. keep: it deregistered and its connection stays open
+ * while it drains: it moves to the leaving list (discovery shows it
+ * draining) instead of being forgotten. */
+static void member_remove_keep(struct fc_ord_decider *d, size_t i, const char *why, int keep)
 {
 	fc_log(FC_LOG_INFO, COMP, "compute server left", "id=%s reason=\"%s\"", d->m[i].id, why);
-	fc_free(d->m[i].id);
+	if (keep && d->m[i].conn && d->nlv == d->lvcap) {
+		size_t cap = d->lvcap ? 2 * d->lvcap : 8;
+		struct member *lv = fc_realloc(d->lv, cap * sizeof *lv);
+		if (lv) {
+			d->lv = lv;
+			d->lvcap = cap;
+		}
+	}
+	if (keep && d->m[i].conn && d->nlv < d->lvcap) {
+		for (size_t j = d->nlv; j-- > 0;)
+			if (strcmp(d->lv[j].id, d->m[i].id) == 0)
+				leaving_remove(d, j);
+		d->lv[d->nlv++] = d->m[i]; /* takes the id */
+	} else {
+		fc_free(d->m[i].id);
+	}
 	memmove(&d->m[i], &d->m[i + 1], (d->nm - i - 1) * sizeof *d->m);
 	d->nm--;
+}
+
+static void member_remove(struct fc_ord_decider *d, size_t i, const char *why)
+{
+	member_remove_keep(d, i, why, 0);
+}
+
+/* "host:port" (host may be a bracketed IPv6 address) of a registration;
+ * host "" and port 0 when it is not one. */
+static void parse_address(const char *a, char host[FC_ORD_HOST_MAX + 1], uint16_t *port)
+{
+	const char *colon = a ? strrchr(a, ':') : NULL;
+	unsigned long v = 0;
+	size_t hl;
+	char *end;
+
+	host[0] = '\0';
+	*port = 0;
+	if (!colon || colon == a || !colon[1])
+		return;
+	v = strtoul(colon + 1, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		return;
+	hl = (size_t)(colon - a);
+	if (hl >= 2 && a[0] == '[' && a[hl - 1] == ']') {
+		a++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl > FC_ORD_HOST_MAX)
+		return;
+	memcpy(host, a, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)v;
 }
 
 int fc_ord_decider_register(struct fc_ord_decider *d, struct fc_conn *conn,
@@ -168,6 +243,7 @@ int fc_ord_decider_register(struct fc_ord_decider *d, struct fc_conn *conn,
 		if (c == 0) {
 			d->m[i].conn = conn; /* re-registration, maybe reconnected */
 			d->m[i].last_ms = fc_ord_now_ms();
+			parse_address(r->address, d->m[i].host, &d->m[i].port);
 			goto out;
 		}
 		if (c > 0)
@@ -192,9 +268,15 @@ int fc_ord_decider_register(struct fc_ord_decider *d, struct fc_conn *conn,
 	}
 	d->m[i].conn = conn;
 	d->m[i].last_ms = fc_ord_now_ms();
+	snprintf(d->m[i].org, sizeof d->m[i].org, "%s", r->org);
+	parse_address(r->address, d->m[i].host, &d->m[i].port);
 	d->nm++;
-	fc_log(FC_LOG_INFO, COMP, "compute server joined", "id=%s org=%s live=%zu", r->node_id, org,
-	       d->nm);
+	/* A server registering again is no longer draining. */
+	for (size_t j = d->nlv; j-- > 0;)
+		if (strcmp(d->lv[j].id, r->node_id) == 0)
+			leaving_remove(d, j);
+	fc_log(FC_LOG_INFO, COMP, "compute server joined", "id=%s org=%s address=%s live=%zu",
+	       r->node_id, org, r->address ? r->address : "", d->nm);
 out:
 	fc_crypto_cert_free(cert);
 	return rc;
@@ -205,6 +287,8 @@ void fc_ord_decider_heartbeat(struct fc_ord_decider *d, struct fc_conn *conn,
 {
 	struct member *m = member_by_conn(d, conn);
 
+	if (!m)
+		m = leaving_by_conn(d, conn);
 	if (m && hb->node_id && strcmp(m->id, hb->node_id) == 0)
 		m->last_ms = fc_ord_now_ms();
 }
@@ -214,7 +298,7 @@ void fc_ord_decider_deregister(struct fc_ord_decider *d, struct fc_conn *conn,
 {
 	for (size_t i = 0; i < d->nm; i++)
 		if (d->m[i].conn == conn && dr->node_id && strcmp(d->m[i].id, dr->node_id) == 0) {
-			member_remove(d, i, "deregistered");
+			member_remove_keep(d, i, "deregistered", 1);
 			return;
 		}
 }
@@ -224,11 +308,54 @@ void fc_ord_decider_conn_closed(struct fc_ord_decider *d, struct fc_conn *conn)
 	for (size_t i = d->nm; i-- > 0;)
 		if (d->m[i].conn == conn)
 			member_remove(d, i, "connection closed");
+	for (size_t i = d->nlv; i-- > 0;)
+		if (d->lv[i].conn == conn)
+			leaving_remove(d, i);
 }
 
 size_t fc_ord_decider_live(const struct fc_ord_decider *d)
 {
 	return d->nm;
+}
+
+static void server_fill(Flexchain__ComputeServer *cs, const struct member *m, int draining)
+{
+	flexchain__compute_server__init(cs);
+	cs->id = m->id;
+	cs->org = (char *)m->org;
+	cs->host = (char *)m->host;
+	cs->port = m->port;
+	cs->draining = draining;
+}
+
+int fc_ord_decider_compute_list(const struct fc_ord_decider *d, Flexchain__ComputeList *out)
+{
+	size_t n = d->nm + d->nlv, k = 0;
+
+	flexchain__compute_list__init(out);
+	if (n == 0)
+		return FC_OK;
+	out->servers = fc_calloc(n, sizeof *out->servers + sizeof **out->servers);
+	if (!out->servers)
+		return FC_ENOMEM;
+	Flexchain__ComputeServer *cs = (Flexchain__ComputeServer *)(out->servers + n);
+	for (size_t i = 0; i < d->nm; i++, k++) {
+		server_fill(&cs[k], &d->m[i], 0);
+		out->servers[k] = &cs[k];
+	}
+	for (size_t i = 0; i < d->nlv; i++, k++) {
+		server_fill(&cs[k], &d->lv[i], 1);
+		out->servers[k] = &cs[k];
+	}
+	out->n_servers = n;
+	return FC_OK;
+}
+
+void fc_ord_decider_compute_list_free(Flexchain__ComputeList *l)
+{
+	fc_free(l->servers);
+	l->servers = NULL;
+	l->n_servers = 0;
 }
 
 /* ------------------------------------------------------------ decisions */
@@ -1019,6 +1146,9 @@ void fc_ord_decider_tick(struct fc_ord_decider *d, uint64_t now_ms)
 	for (size_t i = d->nm; i-- > 0;)
 		if (d->m[i].last_ms + dead < now_ms)
 			member_remove(d, i, "heartbeats missed");
+	for (size_t i = d->nlv; i-- > 0;)
+		if (d->lv[i].last_ms + dead < now_ms)
+			leaving_remove(d, i);
 	if (!d->leading)
 		return;
 	for (struct dec *x = d->head; x; x = x->next)
@@ -1079,6 +1209,9 @@ void fc_ord_decider_destroy(struct fc_ord_decider *d)
 	for (size_t i = 0; i < d->nm; i++)
 		fc_free(d->m[i].id);
 	fc_free(d->m);
+	for (size_t i = 0; i < d->nlv; i++)
+		fc_free(d->lv[i].id);
+	fc_free(d->lv);
 	fc_storage_client_destroy(d->sc);
 	mem_clear(d);
 	fc_chaincfg_unref(d->cc);

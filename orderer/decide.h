@@ -6,8 +6,12 @@
  * SubmitResult{code 0} (FC_EVERIFY for a certificate that is not a compute
  * server's of that org and id; a follower answers FC_EAGAIN with the
  * leader's address). Then Heartbeat every network.heartbeat_ms on the same
- * connection (no reply); Deregister{node_id} leaves. A member not heard from
- * for 3 heartbeats, or whose connection closed, is not live.
+ * connection (no reply); Deregister{node_id} leaves the committees (the
+ * server is then listed by discovery as draining until its connection
+ * closes or it misses 3 heartbeats). A member not heard from for 3
+ * heartbeats, or whose connection closed, is not live. Register.address
+ * (host:port of the server's gateway endpoint) is what discovery
+ * (ComputeQuery -> ComputeList, leader only) reports.
  *
  * Validation. For every block (in height order, from the storage pool's
  * applied height + 1 when a leader takes over) the leader picks a committee
@@ -108,5 +112,15 @@ void fc_ord_decider_conn_closed(struct fc_ord_decider *d, struct fc_conn *conn);
 
 /* Live members (tests, metrics). */
 size_t fc_ord_decider_live(const struct fc_ord_decider *d);
+
+/* Discovery (ComputeQuery): the live members, sorted by id, then the
+ * draining ones (deregistered, connection still open, heartbeating), each
+ * with the org it registered as and the host:port of its Register.address
+ * (host "" and port 0 when that was not host:port). out->servers is
+ * fc_malloc'd with the ComputeServer structs in the same block; strings are
+ * borrowed from d: encode before d changes, then
+ * fc_ord_decider_compute_list_free. FC_OK or FC_ENOMEM. */
+int fc_ord_decider_compute_list(const struct fc_ord_decider *d, Flexchain__ComputeList *out);
+void fc_ord_decider_compute_list_free(Flexchain__ComputeList *l);
 
 #endif

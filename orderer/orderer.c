@@ -769,6 +769,30 @@ static void on_height(struct fc_orderer *o, struct session *s, uint64_t rid)
 	send_msg(s, &m);
 }
 
+/* Discovery: the registry of compute servers is the leader's; a follower
+ * redirects as it does for Register. */
+static void on_compute_query(struct fc_orderer *o, struct session *s, uint64_t rid)
+{
+	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__ComputeList l;
+
+	if (!o->ready) {
+		char leader[ADDR_MAX];
+		leader_addr(o, leader, sizeof leader);
+		reply_submit(s, rid, "", FC_EAGAIN, "not the leader", leader);
+		return;
+	}
+	if (fc_ord_decider_compute_list(o->dec, &l) != FC_OK) {
+		reply_error(s, rid, FC_ENOMEM, "orderer: out of memory");
+		return;
+	}
+	m.request_id = rid;
+	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_COMPUTE_LIST;
+	m.compute_list = &l;
+	send_msg(s, &m);
+	fc_ord_decider_compute_list_free(&l);
+}
+
 /* ------------------------------------------------------------ sessions */
 
 static void on_accept(struct fc_conn *conn, void *ud)
@@ -835,6 +859,9 @@ static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, v
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY:
 		on_height(o, s, m->request_id);
+		break;
+	case FLEXCHAIN__CONTROL_MESSAGE__BODY_COMPUTE_QUERY:
+		on_compute_query(o, s, m->request_id);
 		break;
 	default:
 		reply_error(s, m->request_id, FC_EUNSUPPORTED, "orderer: unsupported request");

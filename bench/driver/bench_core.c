@@ -210,6 +210,14 @@ static void op_arg(struct bench_op *op, const char *prefix, unsigned long long v
 	op->nargs++;
 }
 
+/* Appends the text argument s. */
+static void op_str(struct bench_op *op, const char *s)
+{
+	snprintf(op->argbuf[op->nargs], BENCH_ARG_LEN, "%s", s);
+	op->args[op->nargs] = op->argbuf[op->nargs];
+	op->nargs++;
+}
+
 void bench_ycsb_key(uint64_t i, char *buf, size_t len)
 {
 	snprintf(buf, len, "user%llu", (unsigned long long)i);
@@ -290,6 +298,49 @@ void bench_smallbank_setup_op(const struct bench_smallbank *w, uint64_t i, struc
 	op_arg(op, "", (unsigned long long)i);
 	op_arg(op, "", BENCH_SB_INITIAL_BALANCE);
 	op_arg(op, "", BENCH_SB_INITIAL_BALANCE);
+}
+
+int bench_ml_init(struct bench_ml *w, uint64_t points, unsigned dim, unsigned k, unsigned iters)
+{
+	memset(w, 0, sizeof *w);
+	if (points < 1 || points > 100000 || dim < 1 || dim > 64 || k < 1 || k > 64 ||
+	    k > points || iters < 1 || iters > 1000 ||
+	    points * k * iters * dim > BENCH_ML_MAX_WORK)
+		return -1;
+	w->points = points;
+	w->dim = dim;
+	w->k = k;
+	w->iters = iters;
+	snprintf(w->prefix, sizeof w->prefix, "ml.d%u.", dim);
+	return 0;
+}
+
+uint64_t bench_ml_setup_txs(const struct bench_ml *w)
+{
+	return (w->points + BENCH_ML_LOAD_CHUNK - 1) / BENCH_ML_LOAD_CHUNK;
+}
+
+void bench_ml_setup_op(const struct bench_ml *w, uint64_t i, struct bench_op *op)
+{
+	uint64_t start = i * BENCH_ML_LOAD_CHUNK, n = w->points - start;
+
+	if (n > BENCH_ML_LOAD_CHUNK)
+		n = BENCH_ML_LOAD_CHUNK;
+	op_set(op, "ml", "load_points");
+	op_str(op, w->prefix);
+	op_arg(op, "", (unsigned long long)start);
+	op_arg(op, "", (unsigned long long)n);
+	op_arg(op, "", w->dim);
+	op_arg(op, "", BENCH_ML_SEED);
+}
+
+void bench_ml_next(const struct bench_ml *w, struct bench_op *op)
+{
+	op_set(op, "ml", "kmeans");
+	op_str(op, w->prefix);
+	op_arg(op, "", (unsigned long long)w->points);
+	op_arg(op, "", w->k);
+	op_arg(op, "", w->iters);
 }
 
 static uint64_t sb_account(const struct bench_smallbank *w, struct bench_rng *r)
@@ -375,11 +426,13 @@ void bench_report_text(const struct bench_report *r, FILE *f)
 			r->concurrency, r->duration_s);
 	fprintf(f,
 		"cluster:     %s: %zu orderers, %zu storage replicas (write quorum %zu), %zu "
-		"memory nodes, %zu of %zu compute servers used (%s)\n",
+		"memory nodes, %zu of %zu compute servers used (%s)%s%s\n",
 		r->shape.cluster ? r->shape.cluster : "?", r->shape.orderers,
 		r->shape.storage_replicas, r->shape.write_quorum, r->shape.memory_nodes,
 		r->shape.compute_used, r->shape.compute_configured,
-		r->shape.gateways ? r->shape.gateways : "");
+		r->shape.gateways ? r->shape.gateways : "",
+		r->shape.gateway_source ? ", " : "",
+		r->shape.gateway_source ? r->shape.gateway_source : "");
 	if (r->setup_txs)
 		fprintf(f, "setup:       %llu transactions in %.1f s (%llu failed)\n",
 			(unsigned long long)r->setup_txs, r->setup_s,
@@ -419,11 +472,12 @@ void bench_report_json(const struct bench_report *r, FILE *f)
 	fprintf(f,
 		"  \"cluster\": {\"name\": \"%s\", \"orderers\": %zu, \"storage_replicas\": %zu, "
 		"\"write_quorum\": %zu, \"memory_nodes\": %zu, \"compute_configured\": %zu, "
-		"\"compute_used\": %zu, \"gateways\": \"%s\"},\n",
+		"\"compute_used\": %zu, \"gateways\": \"%s\", \"gateway_source\": \"%s\"},\n",
 		r->shape.cluster ? r->shape.cluster : "", r->shape.orderers,
 		r->shape.storage_replicas, r->shape.write_quorum, r->shape.memory_nodes,
 		r->shape.compute_configured, r->shape.compute_used,
-		r->shape.gateways ? r->shape.gateways : "");
+		r->shape.gateways ? r->shape.gateways : "",
+		r->shape.gateway_source ? r->shape.gateway_source : "");
 	fprintf(f, "  \"setup\": {\"txs\": %llu, \"failed\": %llu, \"seconds\": %.3f},\n",
 		(unsigned long long)r->setup_txs, (unsigned long long)r->setup_failed, r->setup_s);
 	fprintf(f, "  \"issued\": %llu,\n  \"completed\": %llu,\n  \"committed\": %llu,\n",

@@ -88,7 +88,7 @@ uint64_t bench_pace_intended_us(double rate, uint64_t k);
 
 /* ----------------------------------------------------------- workloads */
 
-#define BENCH_MAX_ARGS 4
+#define BENCH_MAX_ARGS 5
 #define BENCH_ARG_LEN 64
 
 /* One operation: contract, function and decimal-text / key arguments. The
@@ -148,6 +148,31 @@ void bench_smallbank_setup_op(const struct bench_smallbank *w, uint64_t i, struc
 void bench_smallbank_next(const struct bench_smallbank *w, struct bench_rng *r,
 			  struct bench_op *op);
 
+/* ML (compute/contracts/ml.c): k-means over a fixed set of points. The
+ * setup loads points 0..points-1 under the prefix "ml.d<DIM>." (load_points
+ * with a fixed seed, BENCH_ML_LOAD_CHUNK points a transaction, so the same
+ * parameters always write the same points); every measured transaction is
+ * `kmeans PREFIX points k iters`. kmeans reads the points, which nothing
+ * writes while measuring, and writes PREFIX.centroids without reading it (a
+ * blind write): concurrent transactions do not MVCC-conflict. */
+#define BENCH_ML_LOAD_CHUNK 100
+#define BENCH_ML_SEED 20260101
+#define BENCH_ML_MAX_WORK 1000000000ULL /* the contract's points*k*iters*dim bound */
+
+struct bench_ml {
+	uint64_t points;
+	unsigned dim, k, iters;
+	char prefix[24];
+};
+
+/* -1 on parameters the contract refuses: points 1..100000, dim 1..64,
+ * k 1..64 and <= points, iters 1..1000, points*k*iters*dim <= 10^9. */
+int bench_ml_init(struct bench_ml *w, uint64_t points, unsigned dim, unsigned k, unsigned iters);
+/* Setup transactions needed to load the points. */
+uint64_t bench_ml_setup_txs(const struct bench_ml *w);
+void bench_ml_setup_op(const struct bench_ml *w, uint64_t i, struct bench_op *op);
+void bench_ml_next(const struct bench_ml *w, struct bench_op *op);
+
 /* -------------------------------------------------------------- report */
 
 #define BENCH_N_STATUS 8 /* TxStatus values 0..7 */
@@ -157,6 +182,8 @@ struct bench_shape {
 	size_t orderers, storage_replicas, write_quorum, memory_nodes, compute_configured;
 	size_t compute_used;
 	const char *gateways; /* comma-separated ids used */
+	const char *gateway_source; /* how they were found, e.g. "discovered
+				     * from the orderers"; NULL: not shown */
 };
 
 struct bench_second {
@@ -166,7 +193,7 @@ struct bench_second {
 };
 
 struct bench_report {
-	const char *workload; /* "ycsb" | "smallbank" */
+	const char *workload; /* "ycsb" | "smallbank" | "ml" */
 	char params[256];     /* the workload's parameters, one line */
 	const char *mode;     /* "open" | "closed" */
 	double rate;	      /* open loop */

@@ -1,6 +1,11 @@
-/* flexchain-bench - drives YCSB or SmallBank load through the gateways of a
- * cluster (client SDK, fc_gwclient.h) and reports committed throughput,
- * latency percentiles and final statuses.
+/* flexchain-bench - drives YCSB, SmallBank or ML (k-means) load through the
+ * gateways of a cluster (client SDK, fc_gwclient.h) and reports committed
+ * throughput, latency percentiles and final statuses.
+ *
+ * Gateways are discovered from the orderers (fc_discover.h) unless given on
+ * the command line, and the list is refreshed every REFRESH_MS on a libuv
+ * work thread: a server that joins gets a client and load, one that drains
+ * or leaves gets no new transaction (its client closes once idle).
  *
  * One libuv loop carries everything: one pipelined client per compute
  * server used (each failing over to the others), a pacing timer (open loop)
@@ -22,6 +27,7 @@
 
 #include "bench_core.h"
 #include "fc_config.h"
+#include "fc_discover.h"
 #include "fc_err.h"
 #include "fc_gwclient.h"
 #include "fc_log.h"
@@ -29,23 +35,38 @@
 
 #define PROG "flexchain-bench"
 #define MAX_SECS 86400
+#define REFRESH_MS 2000u	  /* gateway discovery refresh */
+#define DISCOVER_TIMEOUT_MS 5000u /* the first discovery */
+#define REFRESH_TIMEOUT_MS 1500u  /* each refresh */
+#define MAX_GATEWAY_DEFS 64
+#define MAX_RESENDS 3 /* a measured tx refused unexecuted (FC_EAGAIN) goes elsewhere */
 
 static const char usage[] =
     "Usage: flexchain-bench --config FILE [options]\n"
     "\n"
     "Runs a workload against a flexchain cluster through its compute servers\n"
-    "(gateways): a setup phase that creates the records or accounts, then the\n"
-    "measured phase, then a report of committed tx/s, latency percentiles and\n"
+    "(gateways): a setup phase that creates the records, accounts or points, then\n"
+    "the measured phase, then a report of committed tx/s, latency percentiles and\n"
     "final statuses. Progress goes to stderr, the report to stdout.\n"
     "\n"
     "Cluster:\n"
     "  -c, --config FILE        cluster configuration (YAML)\n"
     "  -o, --org ORG            sign as ORG's client identity (default: first org)\n"
-    "  -g, --gateways IDS       comma-separated compute servers to load (default:\n"
-    "                           all of the configuration); each fails over to the rest\n"
+    "  -g, --gateways IDS       load exactly these comma-separated compute servers\n"
+    "                           (of the configuration or --gateway); no discovery\n"
+    "      --gateway ID=HOST:PORT\n"
+    "                           a compute server not in the configuration\n"
+    "                           (repeatable); without --gateways, load exactly the\n"
+    "                           ones given; no discovery\n"
+    "  By default the gateways are discovered from the orderers (the compute\n"
+    "  servers registered with the leader, including ones started at run time)\n"
+    "  and the list is refreshed every 2 s: servers that join get load, draining\n"
+    "  or departed ones get no new transactions. When discovery fails at start,\n"
+    "  the configuration's compute servers are used (a notice says so).\n"
+    "  Each gateway's client fails over to the others.\n"
     "\n"
     "Workload:\n"
-    "  -w, --workload NAME      ycsb (default) or smallbank\n"
+    "  -w, --workload NAME      ycsb (default), smallbank or ml\n"
     "      --records N          ycsb: records (default 1000)\n"
     "      --read-ratio R       ycsb: fraction of reads, 0..1 (default 0.5)\n"
     "      --update-ratio R     ycsb: fraction of updates (default 1 - read ratio)\n"
@@ -55,6 +76,15 @@ static const char usage[] =
     "      --accounts N         smallbank: accounts (default 1000)\n"
     "      --hot-ratio P        smallbank: probability of a hot account (default 0)\n"
     "      --hot-accounts N     smallbank: size of the hot set (default 100)\n"
+    "      --ml-points N        ml: points every k-means reads (default 256, max 100000)\n"
+    "      --ml-dim D           ml: coordinates a point (default 8, max 64)\n"
+    "      --ml-k K             ml: clusters (default 8, max 64)\n"
+    "      --ml-iters I         ml: iterations (default 100, max 1000)\n"
+    "                           Setup loads the points (ml load_points, 100 a\n"
+    "                           transaction); each transaction is ml kmeans over\n"
+    "                           them (about N*K*I*D multiply-adds per endorsement;\n"
+    "                           it writes only its centroids, blindly, so\n"
+    "                           transactions do not conflict)\n"
     "      --no-setup           skip the setup phase (records already exist)\n"
     "      --setup-batch N      setup: asynchronous submits in flight (default 256)\n"
     "\n"
@@ -77,8 +107,18 @@ static const char usage[] =
 
 enum phase { PH_SETUP_SUBMIT, PH_SETUP_CONFIRM, PH_MEASURE, PH_DRAIN, PH_DONE };
 
+/* --gateway ID=HOST:PORT */
+struct gwdef {
+	char id[FC_CONFIG_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+};
+
 struct opts {
 	const char *config, *org, *gateways, *workload, *json, *plot, *ledger;
+	struct gwdef defs[MAX_GATEWAY_DEFS];
+	size_t ndefs;
+	uint64_t ml_points, ml_dim, ml_k, ml_iters;
 	uint64_t records, accounts, hot_accounts, setup_batch, max_outstanding, seed;
 	double read_ratio, update_ratio, theta, hot_ratio, rate, duration;
 	int dist_zipf, no_setup, have_seed;
@@ -86,18 +126,42 @@ struct opts {
 	unsigned concurrency, timeout_ms;
 };
 
+/* A gateway: one pipelined client. active: gets new transactions; an
+ * inactive one (drained or gone from discovery) is closed once idle. */
+struct gw {
+	char id[FC_CONFIG_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+	struct fc_gwclient *cl; /* NULL once closed */
+	int active;
+	int used; /* was given a transaction */
+};
+
+enum wkind { W_YCSB, W_SMALLBANK, W_ML };
+
 struct bench {
 	struct opts o;
 	uv_loop_t loop;
 	struct fc_config *cfg;
 	struct fc_gw_identity *id;
-	struct fc_gwclient **cl;
-	size_t ncl, rr, cl_open;
-	char gateways[1024];
+	struct gw *gw;
+	size_t ngw, gwcap, rr, cl_open;
+	char gateways[4096];
+	const char *gw_source;
+	/* discovery refresh (dynamic gateways only) */
+	int dynamic;
+	uv_timer_t refresh;
+	uv_work_t dwork;
+	int dbusy, dfail_noted;
+	struct fc_compute_info *dres;
+	size_t dn;
+	int drc;
+	char dem[FC_ERRMSG_LEN];
 	struct bench_rng rng;
-	int smallbank;
+	enum wkind kind;
 	struct bench_ycsb y;
 	struct bench_smallbank sb;
+	struct bench_ml ml;
 	enum phase phase;
 	int fatal;
 	char em[FC_ERRMSG_LEN];
@@ -125,6 +189,11 @@ struct txctx {
 	struct bench *b;
 	uint64_t start_us;
 	uint64_t idx;
+	/* measured transactions: kept to send again elsewhere when a gateway
+	 * refuses it unexecuted (draining: FC_EAGAIN) */
+	struct fc_gw_proposal *p;
+	size_t gw;
+	unsigned resends;
 };
 
 static uint64_t now_us(void)
@@ -143,9 +212,33 @@ static int build_op(struct bench *b, const struct bench_op *op, struct fc_gw_pro
 	return rc;
 }
 
+/* The index of the next active gateway, round robin, other than avoid if
+ * there is another; (size_t)-1 if none (b->em says so). */
+static size_t next_gw(struct bench *b, size_t avoid)
+{
+	size_t pick = (size_t)-1;
+
+	for (size_t k = 0; k < b->ngw; k++) {
+		size_t i = b->rr++ % b->ngw;
+		if (!b->gw[i].active || !b->gw[i].cl)
+			continue;
+		if (pick == (size_t)-1 || pick == avoid)
+			pick = i;
+		if (pick != avoid)
+			break;
+	}
+	if (pick == (size_t)-1)
+		snprintf(b->em, sizeof b->em, "no gateway left to send to");
+	else
+		b->gw[pick].used = 1;
+	return pick;
+}
+
 static struct fc_gwclient *next_client(struct bench *b)
 {
-	return b->cl[b->rr++ % b->ncl];
+	size_t i = next_gw(b, (size_t)-1);
+
+	return i == (size_t)-1 ? NULL : b->gw[i].cl;
 }
 
 static void ledger_line(struct bench *b, const struct fc_gw_result *res)
@@ -219,12 +312,16 @@ static void stop_all(struct bench *b)
 	uv_timer_stop(&b->pace);
 	uv_timer_stop(&b->tick);
 	uv_timer_stop(&b->setup_timer);
-	for (size_t i = 0; i < b->ncl; i++)
-		if (b->cl[i])
-			fc_gwclient_close(b->cl[i], clients_closed, b);
+	uv_timer_stop(&b->refresh);
+	for (size_t i = 0; i < b->ngw; i++)
+		if (b->gw[i].cl) {
+			fc_gwclient_close(b->gw[i].cl, clients_closed, b);
+			b->gw[i].cl = NULL;
+		}
 	uv_close((uv_handle_t *)&b->pace, NULL);
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_close((uv_handle_t *)&b->setup_timer, NULL);
+	uv_close((uv_handle_t *)&b->refresh, NULL);
 }
 
 /* --------------------------------------------------------------- setup */
@@ -234,8 +331,10 @@ static void setup_pump(struct bench *b);
 
 static void setup_op(struct bench *b, uint64_t i, struct bench_op *op)
 {
-	if (b->smallbank)
+	if (b->kind == W_SMALLBANK)
 		bench_smallbank_setup_op(&b->sb, i, op);
+	else if (b->kind == W_ML)
+		bench_ml_setup_op(&b->ml, i, op);
 	else
 		bench_ycsb_setup_op(&b->y, i, op);
 }
@@ -286,9 +385,9 @@ static void setup_confirmed(const struct fc_gw_result *res, void *ud)
 static int setup_confirm(struct bench *b, uint64_t i)
 {
 	struct txctx *t = fc_calloc(1, sizeof *t);
+	struct fc_gwclient *c = next_client(b);
 
-	if (!t || fc_gwclient_status(next_client(b), b->s_ids[i], setup_confirmed, t, b->em) !=
-		      FC_OK) {
+	if (!t || !c || fc_gwclient_status(c, b->s_ids[i], setup_confirmed, t, b->em) != FC_OK) {
 		fc_free(t);
 		b->fatal = 1;
 		stop_all(b);
@@ -332,8 +431,9 @@ static void setup_pump(struct bench *b)
 			t->b = b;
 			t->idx = i;
 			memcpy(b->s_ids[i], p->tx_id, sizeof b->s_ids[i]);
-			if (fc_gwclient_send(next_client(b), FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT_ASYNC,
-					     p, setup_submitted, t, b->em) != FC_OK) {
+			struct fc_gwclient *c = next_client(b);
+			if (!c || fc_gwclient_send(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT_ASYNC, p,
+						   setup_submitted, t, b->em) != FC_OK) {
 				fc_free(t);
 				fc_gw_proposal_free(p);
 				b->fatal = 1;
@@ -406,6 +506,7 @@ static void setup_pump(struct bench *b)
 /* ------------------------------------------------------------- measure */
 
 static void issue(struct bench *b, uint64_t start_us);
+static void gw_reap(struct bench *b);
 
 static void finish_if_drained(struct bench *b)
 {
@@ -422,7 +523,20 @@ static void tx_done(const struct fc_gw_result *res, void *ud)
 	uint64_t now = now_us();
 	uint64_t lat = now > t->start_us ? now - t->start_us : 0;
 
+	if (res->code == FC_EAGAIN && t->p && t->resends < MAX_RESENDS && b->phase != PH_DONE) {
+		/* Not executed (the gateway drains): the same proposal to another
+		 * gateway. At most one of its sends can commit (one tx id). */
+		size_t i = next_gw(b, t->gw);
+		if (i != (size_t)-1 &&
+		    fc_gwclient_send(b->gw[i].cl, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, t->p, tx_done,
+				     t, NULL) == FC_OK) {
+			t->gw = i;
+			t->resends++;
+			return;
+		}
+	}
 	b->outstanding--;
+	fc_gw_proposal_free(t->p);
 	fc_free(t);
 	if (b->phase == PH_DONE)
 		return;
@@ -461,10 +575,13 @@ static void issue(struct bench *b, uint64_t start_us)
 {
 	struct bench_op op;
 	struct fc_gw_proposal *p = NULL;
+	struct fc_gwclient *c;
 	struct txctx *t;
 
-	if (b->smallbank)
+	if (b->kind == W_SMALLBANK)
 		bench_smallbank_next(&b->sb, &b->rng, &op);
+	else if (b->kind == W_ML)
+		bench_ml_next(&b->ml, &op);
 	else
 		bench_ycsb_next(&b->y, &b->rng, &op);
 	if (build_op(b, &op, &p) != FC_OK)
@@ -474,12 +591,14 @@ static void issue(struct bench *b, uint64_t start_us)
 		goto fail;
 	t->b = b;
 	t->start_us = start_us;
-	if (fc_gwclient_send(next_client(b), FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, tx_done, t,
-			     b->em) != FC_OK) {
+	t->gw = next_gw(b, (size_t)-1);
+	c = t->gw == (size_t)-1 ? NULL : b->gw[t->gw].cl;
+	if (!c || fc_gwclient_send(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, tx_done, t, b->em) !=
+		      FC_OK) {
 		fc_free(t);
 		goto fail;
 	}
-	fc_gw_proposal_free(p);
+	t->p = p; /* freed when its outcome is in */
 	b->issued++;
 	b->outstanding++;
 	return;
@@ -507,6 +626,7 @@ static void tick_cb(uv_timer_t *h)
 	struct bench *b = h->data;
 	uint64_t el = now_us() - b->t0;
 
+	gw_reap(b);
 	if (b->phase == PH_MEASURE && b->n_secs < MAX_SECS) {
 		struct bench_second *s = &b->secs[b->n_secs++];
 		s->committed = b->sec_committed;
@@ -593,8 +713,36 @@ static int usage_error(const char *msg, const char *arg)
 
 enum {
 	O_RECORDS = 256, O_READ, O_UPDATE, O_DIST, O_THETA, O_VALUE, O_ACCOUNTS, O_HOT,
-	O_HOTACC, O_NOSETUP, O_SETUPB, O_TIMEOUT, O_MAXOUT, O_SEED, O_JSON, O_PLOT, O_LEDGER
+	O_HOTACC, O_NOSETUP, O_SETUPB, O_TIMEOUT, O_MAXOUT, O_SEED, O_JSON, O_PLOT, O_LEDGER,
+	O_GATEWAY, O_MLPOINTS, O_MLDIM, O_MLK, O_MLITERS
 };
+
+/* ID=HOST:PORT into d; -1 (with a message) if it is not one. */
+static int parse_gwdef(const char *s, struct gwdef *d)
+{
+	const char *eq = strchr(s, '='), *colon = strrchr(s, ':');
+	unsigned long v = 0;
+	char *end = NULL;
+	size_t il, hl;
+
+	if (eq && colon && colon > eq) {
+		errno = 0;
+		v = strtoul(colon + 1, &end, 10);
+	}
+	if (!eq || !colon || colon < eq || !end || *end || errno || v == 0 || v > 65535 ||
+	    (il = (size_t)(eq - s)) == 0 || il > FC_CONFIG_NAME_MAX ||
+	    (hl = (size_t)(colon - eq - 1)) == 0 || hl >= sizeof d->host) {
+		fprintf(stderr,
+			PROG ": --gateway: '%s' is not ID=HOST:PORT (see '" PROG " --help')\n", s);
+		return -1;
+	}
+	memcpy(d->id, s, il);
+	d->id[il] = '\0';
+	memcpy(d->host, eq + 1, hl);
+	d->host[hl] = '\0';
+	d->port = (uint16_t)v;
+	return 0;
+}
 
 /* 0 to run, else an exit code (help: 0 via *help). */
 static int parse_opts(int argc, char **argv, struct opts *o, int *help)
@@ -619,6 +767,11 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *help)
 	    {"seed", required_argument, NULL, O_SEED},	  {"json", required_argument, NULL, O_JSON},
 	    {"plot", required_argument, NULL, O_PLOT},
 	    {"ledger-check", required_argument, NULL, O_LEDGER},
+	    {"gateway", required_argument, NULL, O_GATEWAY},
+	    {"ml-points", required_argument, NULL, O_MLPOINTS},
+	    {"ml-dim", required_argument, NULL, O_MLDIM},
+	    {"ml-k", required_argument, NULL, O_MLK},
+	    {"ml-iters", required_argument, NULL, O_MLITERS},
 	    {"help", no_argument, NULL, 'h'},		  {NULL, 0, NULL, 0},
 	};
 	uint64_t u;
@@ -637,6 +790,10 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *help)
 	o->value_size = 100;
 	o->concurrency = 16;
 	o->timeout_ms = 30000;
+	o->ml_points = 256;
+	o->ml_dim = 8;
+	o->ml_k = 8;
+	o->ml_iters = 100;
 	*help = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:o:g:w:r:n:d:h", lo, NULL)) != -1) {
@@ -703,6 +860,18 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *help)
 		case O_JSON: o->json = optarg; break;
 		case O_PLOT: o->plot = optarg; break;
 		case O_LEDGER: o->ledger = optarg; break;
+		case O_GATEWAY:
+			if (o->ndefs == MAX_GATEWAY_DEFS)
+				return usage_error("--gateway: at most 64 of them", NULL);
+			bad = parse_gwdef(optarg, &o->defs[o->ndefs]);
+			o->ndefs += !bad;
+			break;
+		case O_MLPOINTS:
+			bad = parse_u64("ml-points", optarg, 1, &o->ml_points);
+			break;
+		case O_MLDIM: bad = parse_u64("ml-dim", optarg, 1, &o->ml_dim); break;
+		case O_MLK: bad = parse_u64("ml-k", optarg, 1, &o->ml_k); break;
+		case O_MLITERS: bad = parse_u64("ml-iters", optarg, 1, &o->ml_iters); break;
 		case 'h':
 			fputs(usage, stdout);
 			*help = 1;
@@ -717,8 +886,20 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *help)
 		return usage_error("unexpected argument", argv[optind]);
 	if (!o->config)
 		return usage_error("missing --config", NULL);
-	if (strcmp(o->workload, "ycsb") != 0 && strcmp(o->workload, "smallbank") != 0)
-		return usage_error("--workload must be ycsb or smallbank, not", o->workload);
+	if (strcmp(o->workload, "ycsb") != 0 && strcmp(o->workload, "smallbank") != 0 &&
+	    strcmp(o->workload, "ml") != 0)
+		return usage_error("--workload must be ycsb, smallbank or ml, not", o->workload);
+	if (strcmp(o->workload, "ml") == 0) {
+		struct bench_ml ml;
+		if (o->ml_points > 100000 || o->ml_dim > 64 || o->ml_k > 64 ||
+		    o->ml_iters > 1000 || o->ml_k > o->ml_points ||
+		    bench_ml_init(&ml, o->ml_points, (unsigned)o->ml_dim, (unsigned)o->ml_k,
+				  (unsigned)o->ml_iters) != 0)
+			return usage_error("ml: the contract refuses these parameters (points "
+					   "<= 100000, dim <= 64, k <= 64 and <= points, iters <= "
+					   "1000, points*k*iters*dim <= 10^9)",
+					   NULL);
+	}
 	if (have_rate && have_conc)
 		return usage_error("give --rate (open loop) or --concurrency (closed loop), not both",
 				   NULL);
@@ -733,52 +914,295 @@ static int parse_opts(int argc, char **argv, struct opts *o, int *help)
 
 /* ---------------------------------------------------------------- setup */
 
-static int open_clients(struct bench *b)
+/* Adds gateway id at host:port with a client that fails over to every
+ * other active gateway. */
+static int gw_add(struct bench *b, const char *id, const char *host, uint16_t port)
 {
 	struct fc_gw_endpoint *eps = NULL;
 	struct fc_gwclient_opts co;
-	size_t n = 0, first = 0, used = 0;
+	struct gw *g;
+	size_t n = 0;
 	int rc;
 
-	rc = fc_gw_endpoints_from_config(b->cfg, NULL, &eps, &n, &first, b->em);
-	if (rc != FC_OK)
-		return rc;
-	b->cl = fc_calloc(n, sizeof *b->cl);
-	if (!b->cl) {
-		fc_free(eps);
-		return fc_errf(b->em, FC_ENOMEM, "out of memory");
+	if (b->ngw == b->gwcap) {
+		size_t cap = b->gwcap ? 2 * b->gwcap : 8;
+		struct gw *v = fc_realloc(b->gw, cap * sizeof *v);
+		if (!v)
+			return fc_errf(b->em, FC_ENOMEM, "out of memory");
+		b->gw = v;
+		b->gwcap = cap;
 	}
+	g = &b->gw[b->ngw];
+	memset(g, 0, sizeof *g);
+	snprintf(g->id, sizeof g->id, "%s", id);
+	snprintf(g->host, sizeof g->host, "%s", host);
+	g->port = port;
+	eps = fc_calloc(b->ngw + 1, sizeof *eps);
+	if (!eps)
+		return fc_errf(b->em, FC_ENOMEM, "out of memory");
+	eps[n++] = (struct fc_gw_endpoint){g->id, g->host, g->port};
+	for (size_t i = 0; i < b->ngw; i++)
+		if (b->gw[i].active)
+			eps[n++] = (struct fc_gw_endpoint){b->gw[i].id, b->gw[i].host,
+							   b->gw[i].port};
 	fc_gwclient_opts_init(&co);
 	co.timeout_ms = b->o.timeout_ms;
-	for (size_t i = 0; i < n && rc == FC_OK; i++) {
-		if (b->o.gateways) {
-			/* exact match within the comma-separated list */
-			const char *s = b->o.gateways;
-			size_t l = strlen(eps[i].id);
-			int hit = 0;
-			while (*s) {
-				size_t k = strcspn(s, ",");
-				if (k == l && strncmp(s, eps[i].id, l) == 0)
-					hit = 1;
-				s += k + (s[k] == ',');
-			}
-			if (!hit)
-				continue;
-		}
-		rc = fc_gwclient_create(&b->loop, eps, n, i, &co, &b->cl[used], b->em);
-		if (rc == FC_OK) {
-			snprintf(b->gateways + strlen(b->gateways),
-				 sizeof b->gateways - strlen(b->gateways), "%s%s", used ? "," : "",
-				 eps[i].id);
-			used++;
+	rc = fc_gwclient_create(&b->loop, eps, n, 0, &co, &g->cl, b->em);
+	fc_free(eps);
+	if (rc != FC_OK)
+		return rc;
+	g->active = 1;
+	b->ngw++;
+	b->cl_open++;
+	return FC_OK;
+}
+
+static struct gw *gw_find(struct bench *b, const char *id, const char *host, uint16_t port)
+{
+	for (size_t i = 0; i < b->ngw; i++)
+		if (b->gw[i].cl && strcmp(b->gw[i].id, id) == 0 &&
+		    strcmp(b->gw[i].host, host) == 0 && b->gw[i].port == port)
+			return &b->gw[i];
+	return NULL;
+}
+
+static size_t gw_active(const struct bench *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->ngw; i++)
+		n += b->gw[i].active && b->gw[i].cl;
+	return n;
+}
+
+/* Closes the clients of inactive gateways with nothing pending. */
+static void gw_reap(struct bench *b)
+{
+	for (size_t i = 0; i < b->ngw; i++) {
+		struct gw *g = &b->gw[i];
+		if (!g->active && g->cl && fc_gwclient_pending(g->cl) == 0) {
+			fc_gwclient_close(g->cl, clients_closed, b);
+			g->cl = NULL;
 		}
 	}
-	fc_free(eps);
-	b->ncl = b->cl_open = used;
-	if (rc == FC_OK && used == 0)
-		rc = fc_errf(b->em, FC_ENOTFOUND, "--gateways '%s' names no compute server of %s",
-			     b->o.gateways, b->cfg->path);
+}
+
+static int usable(const struct fc_compute_info *c)
+{
+	return c->port != 0 && c->host[0] && !c->draining;
+}
+
+/* Makes the active set the usable servers of a discovery answer: new ones
+ * get a client, missing or draining ones get no new transaction. An answer
+ * with no usable server changes nothing (the clients fail over meanwhile). */
+static int gw_apply(struct bench *b, const struct fc_compute_info *v, size_t n, int quiet)
+{
+	size_t nu = 0;
+	int rc = FC_OK;
+
+	for (size_t j = 0; j < n; j++)
+		nu += usable(&v[j]);
+	if (nu == 0)
+		return FC_OK;
+	for (size_t i = 0; i < b->ngw; i++) {
+		struct gw *g = &b->gw[i];
+		int keep = 0;
+		for (size_t j = 0; j < n && !keep; j++)
+			keep = usable(&v[j]) && strcmp(v[j].id, g->id) == 0 &&
+			       strcmp(v[j].host, g->host) == 0 && v[j].port == g->port;
+		if (g->active && !keep) {
+			g->active = 0;
+			if (!quiet)
+				note(b, "gateway %s (%s:%u) is draining or gone: no new transactions",
+				     g->id, g->host, (unsigned)g->port);
+		}
+	}
+	for (size_t j = 0; j < n && rc == FC_OK; j++) {
+		struct gw *g;
+		if (!usable(&v[j]))
+			continue;
+		g = gw_find(b, v[j].id, v[j].host, v[j].port);
+		if (g) {
+			g->active = 1;
+			continue;
+		}
+		rc = gw_add(b, v[j].id, v[j].host, v[j].port);
+		if (rc == FC_OK && !quiet)
+			note(b, "gateway %s (%s:%u) joined", v[j].id, v[j].host,
+			     (unsigned)v[j].port);
+	}
+	gw_reap(b);
 	return rc;
+}
+
+static void discover_work(uv_work_t *w)
+{
+	struct bench *b = w->data;
+
+	b->dem[0] = '\0';
+	b->drc = fc_discover_compute(b->cfg, REFRESH_TIMEOUT_MS, &b->dres, &b->dn, b->dem);
+}
+
+static void discover_done(uv_work_t *w, int status)
+{
+	struct bench *b = w->data;
+
+	(void)status;
+	b->dbusy = 0;
+	if (b->phase != PH_DONE) {
+		if (b->drc == FC_OK) {
+			b->gw_source = "discovered from the orderers";
+			if (gw_apply(b, b->dres, b->dn, 0) != FC_OK)
+				note(b, "gateway refresh: %s", b->em);
+		} else if (!b->dfail_noted) {
+			b->dfail_noted = 1;
+			note(b, "gateway refresh failed (keeping %zu gateways): %s", gw_active(b),
+			     b->dem);
+		}
+	}
+	fc_free(b->dres);
+	b->dres = NULL;
+	b->dn = 0;
+}
+
+static void refresh_cb(uv_timer_t *h)
+{
+	struct bench *b = h->data;
+
+	if (b->phase == PH_DONE || b->dbusy)
+		return;
+	b->dbusy = 1;
+	b->dwork.data = b;
+	if (uv_queue_work(&b->loop, &b->dwork, discover_work, discover_done) != 0)
+		b->dbusy = 0;
+}
+
+/* The configuration's compute servers, or those of --gateways IDS (from the
+ * configuration and --gateway), or the --gateway ones. */
+static int gw_static(struct bench *b, const char *ids)
+{
+	int rc = FC_OK;
+
+	if (!ids && b->o.ndefs) {
+		for (size_t i = 0; i < b->o.ndefs && rc == FC_OK; i++)
+			rc = gw_add(b, b->o.defs[i].id, b->o.defs[i].host, b->o.defs[i].port);
+		return rc;
+	}
+	if (!ids) {
+		for (size_t i = 0; i < b->cfg->n_compute && rc == FC_OK; i++)
+			rc = gw_add(b, b->cfg->compute[i].id, b->cfg->compute[i].host,
+				    b->cfg->compute[i].port);
+		if (rc == FC_OK && b->ngw == 0)
+			rc = fc_errf(b->em, FC_ECONFIG, "%s has no compute server", b->cfg->path);
+		return rc;
+	}
+	for (const char *s = ids; *s && rc == FC_OK;) {
+		size_t k = strcspn(s, ",");
+		char id[FC_CONFIG_NAME_MAX + 1];
+		int hit = 0;
+		if (k == 0 || k > FC_CONFIG_NAME_MAX) {
+			s += k + (s[k] == ',');
+			continue;
+		}
+		memcpy(id, s, k);
+		id[k] = '\0';
+		s += k + (s[k] == ',');
+		for (size_t i = 0; i < b->o.ndefs && !hit; i++)
+			if (strcmp(b->o.defs[i].id, id) == 0) {
+				hit = 1;
+				rc = gw_add(b, id, b->o.defs[i].host, b->o.defs[i].port);
+			}
+		for (size_t i = 0; i < b->cfg->n_compute && !hit; i++)
+			if (strcmp(b->cfg->compute[i].id, id) == 0) {
+				hit = 1;
+				rc = gw_add(b, id, b->cfg->compute[i].host, b->cfg->compute[i].port);
+			}
+		if (!hit)
+			rc = fc_errf(b->em, FC_ENOTFOUND,
+				     "--gateways: %s is no compute server of %s nor a --gateway", id,
+				     b->cfg->path);
+	}
+	if (rc == FC_OK && b->ngw == 0)
+		rc = fc_errf(b->em, FC_ENOTFOUND, "--gateways '%s' names no compute server", ids);
+	return rc;
+}
+
+static int open_clients(struct bench *b)
+{
+	struct fc_compute_info *v = NULL;
+	char why[FC_ERRMSG_LEN] = "";
+	size_t n = 0;
+	int rc;
+
+	if (b->o.gateways || b->o.ndefs) {
+		b->gw_source = b->o.gateways ? "--gateways" : "--gateway";
+		return gw_static(b, b->o.gateways);
+	}
+	b->dynamic = 1;
+	if (fc_discover_compute(b->cfg, DISCOVER_TIMEOUT_MS, &v, &n, why) == FC_OK) {
+		rc = gw_apply(b, v, n, 1);
+		fc_free(v);
+		if (rc != FC_OK)
+			return rc;
+		if (b->ngw == 0)
+			snprintf(why, sizeof why, "no compute server with an address is registered");
+		else
+			b->gw_source = "discovered from the orderers";
+	}
+	rc = FC_OK;
+	if (b->ngw == 0) {
+		note(b, "gateway discovery failed (%s): using the configuration's compute servers",
+		     why);
+		b->gw_source = "configured (discovery failed)";
+		b->em[0] = '\0';
+		rc = gw_static(b, NULL);
+	}
+	return rc;
+}
+
+/* "id,id,..." of every gateway that was given transactions (or, if none
+ * was, of the active ones) and how many. */
+static size_t gw_used_list(struct bench *b)
+{
+	size_t n = 0, len = 0;
+	int any = 0;
+
+	for (size_t i = 0; i < b->ngw; i++)
+		any |= b->gw[i].used;
+	b->gateways[0] = '\0';
+	for (size_t i = 0; i < b->ngw; i++) {
+		int dup = 0;
+		if (any ? !b->gw[i].used : !b->gw[i].active)
+			continue;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(b->gw[j].id, b->gw[i].id) == 0 &&
+			      (any ? b->gw[j].used : b->gw[j].active);
+		if (dup)
+			continue;
+		len += (size_t)snprintf(b->gateways + len,
+					len < sizeof b->gateways ? sizeof b->gateways - len : 0,
+					"%s%s", n ? "," : "", b->gw[i].id);
+		if (len >= sizeof b->gateways)
+			len = sizeof b->gateways - 1;
+		n++;
+	}
+	return n;
+}
+
+/* Compute servers known: the configuration's and every other id seen. */
+static size_t gw_known(const struct bench *b)
+{
+	size_t n = b->cfg->n_compute;
+
+	for (size_t i = 0; i < b->ngw; i++) {
+		int seen = 0;
+		for (size_t j = 0; j < b->cfg->n_compute && !seen; j++)
+			seen = strcmp(b->cfg->compute[j].id, b->gw[i].id) == 0;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(b->gw[j].id, b->gw[i].id) == 0;
+		n += !seen;
+	}
+	return n;
 }
 
 static int write_plot(struct bench *b)
@@ -844,7 +1268,9 @@ int main(int argc, char **argv)
 	}
 	b->tty = isatty(STDERR_FILENO);
 	bench_rng_seed(&b->rng, b->o.have_seed ? b->o.seed : uv_hrtime());
-	b->smallbank = strcmp(b->o.workload, "smallbank") == 0;
+	b->kind = strcmp(b->o.workload, "smallbank") == 0 ? W_SMALLBANK
+		  : strcmp(b->o.workload, "ml") == 0	  ? W_ML
+							  : W_YCSB;
 	b->lat = fc_calloc(1, sizeof *b->lat);
 	b->sec_lat = fc_calloc(1, sizeof *b->sec_lat);
 	b->secs = fc_calloc((size_t)b->o.duration + 1, sizeof *b->secs);
@@ -852,7 +1278,19 @@ int main(int argc, char **argv)
 		snprintf(b->em, sizeof b->em, "out of memory");
 		goto fail;
 	}
-	if (b->smallbank) {
+	if (b->kind == W_ML) {
+		if (bench_ml_init(&b->ml, b->o.ml_points, (unsigned)b->o.ml_dim,
+				  (unsigned)b->o.ml_k, (unsigned)b->o.ml_iters) != 0) {
+			snprintf(b->em, sizeof b->em, "bad ml parameters");
+			goto fail;
+		}
+		snprintf(b->rep.params, sizeof b->rep.params,
+			 "points=%" PRIu64 " dim=%u k=%u iters=%u prefix=%s (about %.1f M "
+			 "multiply-adds per execution)",
+			 b->ml.points, b->ml.dim, b->ml.k, b->ml.iters, b->ml.prefix,
+			 (double)b->ml.points * b->ml.k * b->ml.iters * b->ml.dim / 1e6);
+		b->setup_n = bench_ml_setup_txs(&b->ml);
+	} else if (b->kind == W_SMALLBANK) {
 		if (bench_smallbank_init(&b->sb, b->o.accounts, b->o.hot_accounts,
 					 b->o.hot_ratio) != 0) {
 			snprintf(b->em, sizeof b->em, "bad smallbank parameters");
@@ -910,19 +1348,24 @@ int main(int argc, char **argv)
 	uv_timer_init(&b->loop, &b->pace);
 	uv_timer_init(&b->loop, &b->tick);
 	uv_timer_init(&b->loop, &b->setup_timer);
-	b->pace.data = b->tick.data = b->setup_timer.data = b;
+	uv_timer_init(&b->loop, &b->refresh);
+	b->pace.data = b->tick.data = b->setup_timer.data = b->refresh.data = b;
 	rc = open_clients(b);
 	if (rc != FC_OK) {
 		b->phase = PH_DONE;
 		uv_close((uv_handle_t *)&b->pace, NULL);
 		uv_close((uv_handle_t *)&b->tick, NULL);
 		uv_close((uv_handle_t *)&b->setup_timer, NULL);
-		for (size_t i = 0; i < b->ncl; i++)
-			fc_gwclient_close(b->cl[i], clients_closed, b);
+		uv_close((uv_handle_t *)&b->refresh, NULL);
+		for (size_t i = 0; i < b->ngw; i++)
+			if (b->gw[i].cl)
+				fc_gwclient_close(b->gw[i].cl, clients_closed, b);
 		uv_run(&b->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&b->loop);
 		goto fail;
 	}
+	if (b->dynamic)
+		uv_timer_start(&b->refresh, refresh_cb, REFRESH_MS, REFRESH_MS);
 	b->rep.workload = b->o.workload;
 	b->rep.mode = b->o.rate > 0 ? "open" : "closed";
 	b->rep.rate = b->o.rate;
@@ -932,8 +1375,6 @@ int main(int argc, char **argv)
 	b->rep.shape.storage_replicas = b->cfg->storage.n_replicas;
 	b->rep.shape.write_quorum = b->cfg->storage.write_quorum;
 	b->rep.shape.memory_nodes = b->cfg->memory.n_nodes;
-	b->rep.shape.compute_configured = b->cfg->n_compute;
-	b->rep.shape.compute_used = b->ncl;
 	b->rep.shape.gateways = b->gateways;
 	b->rep.lat = b->lat;
 
@@ -949,6 +1390,9 @@ int main(int argc, char **argv)
 	if (b->fatal)
 		goto fail;
 
+	b->rep.shape.compute_used = gw_used_list(b);
+	b->rep.shape.compute_configured = gw_known(b);
+	b->rep.shape.gateway_source = b->gw_source;
 	b->rep.duration_s = (double)b->n_secs;
 	b->rep.issued = b->issued;
 	b->rep.secs = b->secs;
@@ -969,7 +1413,7 @@ cleanup:
 		fprintf(stderr, PROG ": --ledger-check: %s: %s\n", b->o.ledger, strerror(errno));
 		ret = 1;
 	}
-	fc_free(b->cl);
+	fc_free(b->gw);
 	fc_free(b->s_ids);
 	fc_free(b->retry);
 	fc_free(b->lat);

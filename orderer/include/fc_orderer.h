@@ -29,6 +29,10 @@
  *       every block decided while subscribed (decisions are live only;
  *       older ones are in the storage pool).
  *   height_query -> height_info{applied_height, empty, last_hash, node_id}.
+ *   compute_query -> compute_list{servers}: on the leader, the registered
+ *       compute servers (id, org, host and port of their Register.address,
+ *       draining once deregistered until their connection closes). On a
+ *       follower: submit_result{FC_EAGAIN, leader} like register.
  *   register / heartbeat / deregister / verdict: compute server membership
  *       and validation verdicts, see orderer/decide.h (register is answered
  *       with a submit_result: 0, FC_EVERIFY, or FC_EAGAIN + leader).

@@ -16,7 +16,8 @@
  *       twice and that every acknowledged tx id is in the chain. Exit 0 iff
  *       all holds.
  *   flexchain-orderer-client compute --config F --id ID [--seconds S]
- *                            [--lie]
+ *                            [--lie] [--address HOST:PORT]
+ *                            [--deregister-after S]
  *       a stand-in compute server: registers with the leader, heartbeats,
  *       and answers every ValidateRequest with a signed verdict declaring
  *       every normal transaction valid. Config transactions are judged as
@@ -28,7 +29,14 @@
  *       answered otherwise). Re-registers after a leader change. With
  *       --lie it signs a wrong verdict instead: the first transaction
  *       marked MVCC_READ_CONFLICT (so the write-set hash differs too), or,
- *       for an empty block, a corrupted write-set hash.
+ *       for an empty block, a corrupted write-set hash. --address registers
+ *       HOST:PORT instead of the configuration's address; with
+ *       --deregister-after it sends Deregister S seconds after registering
+ *       and then keeps its connection (heartbeating, draining) until
+ *       --seconds end or the connection fails, without registering again.
+ *   flexchain-orderer-client discover --config F [--timeout-ms MS]
+ *       compute discovery (fc_discover_compute): one line per registered
+ *       compute server, "ID ORG HOST:PORT draining=0|1", then "servers=N".
  *   flexchain-orderer-client storage-check --config F --blocks N
  *                            [--timeout-s S] [--liar ID]
  *       waits until storage replica 0 holds blocks 0..N-1, then verifies
@@ -50,6 +58,7 @@
 #include "fc_config.h"
 #include "fc_crypto.h"
 #include "fc_ctl.h"
+#include "fc_discover.h"
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_net.h"
@@ -709,7 +718,9 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 	fc_key *key = NULL;
 	const uint8_t *der;
 	size_t dlen;
-	int target = 0, lie = has_flag(argc, argv, "--lie");
+	int target = 0, lie = has_flag(argc, argv, "--lie"), left = 0;
+	const char *address = opt(argc, argv, "--address", NULL);
+	const char *dereg = opt(argc, argv, "--deregister-after", NULL);
 	uint64_t seq = 0, verdicts = 0, lies = 0, configs = 0;
 	struct cfgtrack track;
 
@@ -722,7 +733,7 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 			     errmsg) != FC_OK)
 		die("compute identity", errmsg);
 	der = fc_crypto_cert_der(cert, &dlen);
-	while (mono_ms() < end) {
+	while (mono_ms() < end && !left) {
 		const struct fc_config_node *n = &cfg->orderers[target];
 		Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 		Flexchain__Register reg = FLEXCHAIN__REGISTER__INIT;
@@ -735,7 +746,10 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 			sleep_ms(200);
 			continue;
 		}
-		snprintf(addr, sizeof addr, "%s:%u", self->host, (unsigned)self->port);
+		if (address)
+			snprintf(addr, sizeof addr, "%s", address);
+		else
+			snprintf(addr, sizeof addr, "%s:%u", self->host, (unsigned)self->port);
 		reg.node_id = (char *)id;
 		reg.org = self->org;
 		reg.cert = (ProtobufCBinaryData){dlen, (uint8_t *)der};
@@ -769,8 +783,20 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 		fprintf(stderr, "compute %s: registered with %s\n", id, n->id);
 		/* Serve until the connection fails. */
 		uint64_t next_hb = mono_ms() + cfg->network.heartbeat_ms;
+		uint64_t dereg_at = dereg ? mono_ms() + 1000u * strtoul(dereg, NULL, 10) : 0;
 		for (;;) {
 			r = NULL;
+			if (dereg_at && !left && mono_ms() >= dereg_at) {
+				Flexchain__ControlMessage dm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+				Flexchain__Deregister dr = FLEXCHAIN__DEREGISTER__INIT;
+				dr.node_id = (char *)id;
+				dm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_DEREGISTER;
+				dm.deregister = &dr;
+				if (fc_ctl_netc_send(c, &dm, 5000, NULL) != FC_OK)
+					break;
+				left = 1;
+				fprintf(stderr, "compute %s: left the committees (draining)\n", id);
+			}
 			rc = fc_ctl_netc_recv(c, 0, cfg->network.heartbeat_ms, &r, NULL);
 			if (rc == FC_ETIMEOUT || mono_ms() >= next_hb) {
 				next_hb = mono_ms() + cfg->network.heartbeat_ms;
@@ -840,6 +866,27 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 	track_close(&track);
 	fc_crypto_key_free(key);
 	fc_crypto_cert_free(cert);
+	return 0;
+}
+
+/* ------------------------------------------------------------ discover */
+
+static int cmd_discover(const struct fc_config *cfg, int argc, char **argv)
+{
+	unsigned ms = (unsigned)strtoul(opt(argc, argv, "--timeout-ms", "5000"), NULL, 10);
+	struct fc_compute_info *v = NULL;
+	char errmsg[FC_ERRMSG_LEN];
+	size_t n = 0;
+
+	if (fc_discover_compute(cfg, ms, &v, &n, errmsg) != FC_OK) {
+		fprintf(stderr, "orderer-client: discover: %s\n", errmsg);
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s %s %s:%u draining=%d\n", v[i].id, v[i].org, v[i].host,
+		       (unsigned)v[i].port, v[i].draining);
+	printf("servers=%zu\n", n);
+	fc_free(v);
 	return 0;
 }
 
@@ -966,7 +1013,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr,
-			"usage: flexchain-orderer-client leader|submit|check --config F ...\n");
+			"usage: flexchain-orderer-client "
+			"leader|submit|check|compute|storage-check|discover --config F ...\n");
 		return 2;
 	}
 	path = opt(argc, argv, "--config", NULL);
@@ -984,6 +1032,8 @@ int main(int argc, char **argv)
 		rc = cmd_compute(cfg, argc, argv);
 	else if (strcmp(argv[1], "storage-check") == 0)
 		rc = cmd_storage_check(cfg, argc, argv);
+	else if (strcmp(argv[1], "discover") == 0)
+		rc = cmd_discover(cfg, argc, argv);
 	else {
 		fprintf(stderr, "orderer-client: unknown command %s\n", argv[1]);
 		rc = 2;

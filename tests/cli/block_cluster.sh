@@ -61,7 +61,7 @@ cfg=$tmp/cluster.yaml
 grep -q "^Usage: flexchain block show HEIGHT" "$tmp/h.out" || fail "block show usage text"
 "$FC_CLI" cluster status --help >"$tmp/h.out" || fail "cluster status --help"
 grep -q "^Usage: flexchain cluster status" "$tmp/h.out" || fail "cluster status usage text"
-grep -q "^Exit status: 0 when every configured node is healthy" "$tmp/h.out" ||
+grep -q "^Exit status: 0 when every node listed is healthy" "$tmp/h.out" ||
 	fail "cluster status documents its exit status"
 "$FC_CLI" block --help | grep -q "show" || fail "block --help lists show"
 "$FC_CLI" cluster --help | grep -q "status" || fail "cluster --help lists status"
