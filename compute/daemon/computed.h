@@ -29,6 +29,14 @@
  * assigns it no new block, and keeps its registration connection open until
  * the verdicts of the blocks it already holds are sent (the orderer counts
  * verdicts of a deregistered committee member); then it leaves.
+ *
+ * Operations (fc_ops.h, metrics.c): a registry of fc_compute_* series owned
+ * by the server (struct cd_metrics; the gateway's in struct cd_gw_metrics),
+ * registered before any thread starts and freed after every thread is
+ * joined, and with a metrics port (the node's metrics_port, or
+ * --metrics-port for a server joining at run time) /metrics and /healthz,
+ * which answers 200 while registered with the orderer leader and serving,
+ * 503 "starting", "not registered" or "draining" otherwise.
  */
 #ifndef CD_COMPUTED_H
 #define CD_COMPUTED_H
@@ -36,6 +44,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -45,6 +54,7 @@
 #include "fc_crypto.h"
 #include "fc_err.h"
 #include "fc_net.h"
+#include "fc_ops.h"
 #include "fc_tpool.h"
 #include "fc_validate.h"
 #include "flexchain.pb-c.h"
@@ -58,6 +68,89 @@ struct cd_self {
 	char org[FC_CONFIG_NAME_MAX + 1];
 	char host[256];
 	uint16_t port;
+	uint16_t metrics_port; /* 0 = no /metrics, /healthz */
+};
+
+/* Gateway series (metrics.c registers them; gateway.c updates them; every
+ * update is NULL-safe). Indices and names:
+ *   requests[mode]  fc_compute_gateway_requests_total{mode=...}, counter:
+ *                   requests taken; mode indices are GatewayMode values
+ *                   (0 "submit", 1 "submit_async", 2 "evaluate"), then
+ *                   CD_GW_ENDORSE "endorse" (EndorseRequest from another
+ *                   gateway) and CD_GW_TX_QUERY "tx_query".
+ *   results[outcome] fc_compute_gateway_results_total{outcome=...}, counter:
+ *                   gateway requests answered, by outcome:
+ *                   CD_GW_COMMITTED "committed" (SUBMIT, final status VALID),
+ *                   CD_GW_INVALID "invalid" (SUBMIT, committed with another
+ *                   final status), CD_GW_OK "ok" (EVALUATE or SUBMIT_ASYNC
+ *                   answered with code 0), CD_GW_REFUSED "refused" (not
+ *                   ordered: bad signature or arguments, endorsement policy
+ *                   not met, endorsements mismatch, orderer refused),
+ *                   CD_GW_ERROR "error" (execution, transport, out of
+ *                   memory), CD_GW_TIMEOUT "timeout" (no commit event nor
+ *                   TxInfo before the deadline).
+ *   execute_seconds fc_compute_gateway_execute_seconds, histogram: one
+ *                   proposal executed by this server (gateway or endorse).
+ *   endorse_seconds fc_compute_gateway_endorse_seconds, histogram: gathering
+ *                   the other organisations' endorsements for one request.
+ *   submit_seconds  fc_compute_gateway_submit_seconds, histogram: a SUBMIT
+ *                   from request to final answer. */
+enum {
+	CD_GW_SUBMIT = FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT,
+	CD_GW_SUBMIT_ASYNC = FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT_ASYNC,
+	CD_GW_EVALUATE = FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE,
+	CD_GW_ENDORSE,
+	CD_GW_TX_QUERY,
+	CD_GW_MODES
+};
+enum {
+	CD_GW_COMMITTED,
+	CD_GW_INVALID,
+	CD_GW_OK,
+	CD_GW_REFUSED,
+	CD_GW_ERROR,
+	CD_GW_TIMEOUT,
+	CD_GW_OUTCOMES
+};
+struct cd_gw_metrics {
+	struct fc_metric *requests[CD_GW_MODES];
+	struct fc_metric *results[CD_GW_OUTCOMES];
+	struct fc_metric *execute_seconds, *endorse_seconds, *submit_seconds;
+};
+
+/* Final transaction statuses (TxStatus values) counted by label. */
+#define CD_TX_STATUSES 8
+
+/* The server's own series (metrics.c):
+ *   height       fc_compute_height, gauge: blocks whose state this server
+ *                sees applied by its state source (the next height it
+ *                validates); probed by the events thread, raised by V2
+ *   registered   fc_compute_registered, gauge 1 while registered with the
+ *                orderer leader
+ *   draining     fc_compute_draining, gauge 0/1
+ *   blocks       fc_compute_blocks_validated_total: verdicts built
+ *   txs[st]      fc_compute_txs_validated_total{status=...}: by final status
+ *   v1_seconds, v2_seconds
+ *                fc_compute_validation_seconds{stage="v1"|"v2"}: per block
+ *   verdicts     fc_compute_verdicts_sent_total
+ *   declined     fc_compute_validate_requests_declined_total: requests not
+ *                validated (draining, stale, V1/V2 failure)
+ *   reads        fc_compute_state_reads_total{source="memory"|
+ *                "memory_load"|"storage"}, with the memory pool's hit ratio
+ *                fc_compute_memory_hit_ratio and client cache hits
+ *                fc_compute_memory_client_cache_hits_total (state.h)
+ *   gateway      the gateway's (above)
+ *   in flight    fc_compute_gateway_inflight, fc_compute_validating (gauges
+ *                read at scrape time) */
+struct cd_metrics {
+	struct fc_metrics *reg;
+	struct fc_ops_server *ops;
+	struct fc_metric *height, *registered, *draining;
+	struct fc_metric *blocks, *txs[CD_TX_STATUSES], *v1_seconds, *v2_seconds;
+	struct fc_metric *verdicts, *declined;
+	struct cd_state_metrics reads;
+	struct cd_gw_metrics gw;
+	atomic_int serving; /* the loop runs and READY=1 was sent */
 };
 
 struct cd_reply {
@@ -74,6 +167,7 @@ struct cd_waiter {
 	uint8_t *response; /* fc_malloc'd */
 	size_t response_len;
 	uint64_t since_ms, last_query_ms;
+	uint64_t start_ms; /* cd_now_ms() when the SUBMIT was taken (submit_seconds) */
 };
 
 struct cd_vreq {
@@ -147,8 +241,10 @@ struct cd_server {
 	atomic_int deregister; /* member thread: leave the committee */
 	atomic_int left;       /* member thread: deregistration sent */
 	atomic_int stop;       /* every thread: exit */
+	atomic_int registered; /* member thread: registered with the leader */
 	pthread_t member_th, v1_th, v2_th, events_th;
 	int threads_started;
+	struct cd_metrics m;
 	char errmsg[FC_ERRMSG_LEN];
 };
 
@@ -163,6 +259,9 @@ void cd_request_done(struct cd_server *s);
 
 /* gateway.c: runs one request decoded on the loop (takes msg). */
 int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__ControlMessage *msg);
+/* Closes the gateway's pooled peer connections (connpool.h); called once,
+ * after the gateway thread pool is destroyed. */
+void cd_gateway_stop(void);
 /* A commit event or a TxInfo answers the waiter for tx_id, if any. */
 void cd_gateway_complete(struct cd_server *s, const char *tx_id, uint32_t code, const char *msg,
 			 Flexchain__TxStatus status, uint64_t height, uint32_t index);
@@ -192,6 +291,19 @@ void cd_link_join(struct cd_server *s);
 
 /* Index of the orderer whose client address is "host:port", or -1. */
 int cd_orderer_by_addr(const struct fc_config *cfg, const char *addr);
+
+/* metrics.c: registers every series of s->m (before any thread starts)
+ * and, with a metrics port, starts the /metrics, /healthz server. */
+int cd_metrics_start(struct cd_server *s, char *errmsg);
+/* Stops the server and frees the registry (after every thread is joined). */
+void cd_metrics_stop(struct cd_server *s);
+/* Seconds elapsed since t0 (CLOCK_MONOTONIC), for latency histograms. */
+double cd_seconds_since(const struct timespec *t0);
+/* Sets fc_compute_registered and the flag /healthz reads (member thread). */
+void cd_metrics_registered(struct cd_server *s, int on);
+/* Probes the state source's applied height into fc_compute_height (one
+ * round trip on a handle of the pool; events thread). */
+void cd_metrics_probe_height(struct cd_server *s);
 
 int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg);
 

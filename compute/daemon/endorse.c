@@ -128,3 +128,44 @@ out:
 	fc_crypto_cert_free(cert);
 	return rc;
 }
+
+static int key_cmp(ProtobufCBinaryData a, ProtobufCBinaryData b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = n ? memcmp(a.data, b.data, n) : 0;
+
+	return c ? c : (a.len < b.len ? -1 : a.len > b.len);
+}
+
+void cd_rwset_compare_reads(const Flexchain__RWSet *mine, const Flexchain__RWSet *theirs,
+			    int *mine_newer, int *theirs_newer, uint64_t *their_height)
+{
+	size_t nm = mine ? mine->n_reads : 0, nt = theirs ? theirs->n_reads : 0;
+	size_t i = 0, k = 0;
+
+	*mine_newer = *theirs_newer = 0;
+	*their_height = 0;
+	for (size_t j = 0; j < nt; j++) {
+		uint64_t h;
+		fc_version_unpack(theirs->reads[j]->version, &h, NULL);
+		if (h > *their_height)
+			*their_height = h;
+	}
+	/* Both are sorted by key (fc_exec builds them so); a merge walk. */
+	while (i < nm && k < nt) {
+		int c = key_cmp(mine->reads[i]->key, theirs->reads[k]->key);
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			k++;
+		} else {
+			uint64_t vm = mine->reads[i]->version, vt = theirs->reads[k]->version;
+			if (vt > vm)
+				*theirs_newer = 1;
+			else if (vm > vt)
+				*mine_newer = 1;
+			i++;
+			k++;
+		}
+	}
+}

@@ -49,4 +49,16 @@ int cd_check_peer_endorsement(fc_crypto_castore *cs, const struct cd_endorsed *m
 			      const Flexchain__Endorsement *end, const char *want_org,
 			      char *errmsg);
 
+/* How the reads of two executions of one proposal relate, when their
+ * rwsets differ (versions are fc_version_pack(height, index), so a higher
+ * version of a key was written later; 0 = absent, lowest). Over the keys
+ * both read: *theirs_newer when some key has a higher version in theirs,
+ * *mine_newer when some key has a higher version in mine (both may be set:
+ * neither read one consistent newer state). *their_height receives the
+ * highest block height any read of theirs saw: state applied through that
+ * height makes a re-execution read at least what they read. NULL rwsets
+ * read nothing. */
+void cd_rwset_compare_reads(const Flexchain__RWSet *mine, const Flexchain__RWSet *theirs,
+			    int *mine_newer, int *theirs_newer, uint64_t *their_height);
+
 #endif

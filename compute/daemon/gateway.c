@@ -1,12 +1,31 @@
 /* gateway.c - client requests: submit / evaluate / status, and endorsement
  * requests from other gateways (DESIGN.md steps 1-3). Everything here runs
- * on the gateway thread pool; replies go back through the loop. */
+ * on the gateway thread pool; replies go back through the loop.
+ *
+ * Admission: at most GW_ACTIVE_MAX(pool) client (gateway) requests hold a
+ * thread of the pool at once; more wait in a FIFO of this module and start
+ * as others finish. The threads left over serve endorsement requests and tx
+ * queries, which are never queued behind client requests: two gateways
+ * gathering each other's endorsements under a burst cannot starve each
+ * other of threads.
+ *
+ * Differing endorsements (servers at different heights): the gateway
+ * re-executes and gathers again, up to GATHER_ATTEMPTS rounds within
+ * GATHER_BUDGET_MS, first waiting until its own state reaches the height
+ * the other server read at when that one read newer state, else after a
+ * short back-off (the other one catches up); only then it refuses.
+ *
+ * Connections to orderers and to other organisations' compute servers come
+ * from one pool (connpool.h), shared by the gateway threads. The module
+ * state (pool, admission queue) is per process: a process runs one
+ * compute server. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "computed.h"
+#include "connpool.h"
 #include "endorse.h"
 #include "fc_ctl.h"
 #include "fc_log.h"
@@ -17,7 +36,21 @@
 
 #define COMP "compute"
 #define SUBMIT_DEADLINE_MS 30000u
-#define ENDORSE_TIMEOUT_MS 15000u
+#define ENDORSE_TIMEOUT_MS 10000u
+#define CONNECT_MS 1000u
+/* Client requests still served after a drain began (see dispatch). */
+#define DRAIN_GRACE_MS 3000u
+/* Gathering endorsements, all rounds together. */
+#define GATHER_ATTEMPTS 3
+#define GATHER_BUDGET_MS 15000u
+#define GATHER_BACKOFF_MS 50u
+/* Connections per peer address, and how long an unused one stays open. */
+#define PEER_CONNS_MAX 32u
+#define PEER_IDLE_MAX_MS 30000u
+/* Client requests on the pool at once: all threads but a quarter (at
+ * least 4) kept for endorsement requests and tx queries. */
+#define GW_RESERVED(n) ((n) / 4 > 4 ? (n) / 4 : 4)
+#define GW_ACTIVE_MAX(n) ((n) > GW_RESERVED(n) ? (n)-GW_RESERVED(n) : 1)
 /* A SUBMIT whose commit event has not come this long after it was accepted
  * asks the storage pool; one that is still unknown after WAIT_MAX_MS gets
  * FC_ETIMEOUT (its fate can be asked later with a status query). */
@@ -25,10 +58,20 @@
 #define WAIT_MAX_MS 120000u
 
 struct gw_job {
+	struct gw_job *next; /* admission queue */
 	struct cd_server *s;
 	uint64_t conn_id;
 	Flexchain__ControlMessage *msg;
 };
+
+/* Per process (see above). mu guards active and the queue; pool is set
+ * once, on the loop thread, before the first job runs. */
+static struct {
+	pthread_mutex_t mu;
+	struct cd_connpool *pool;
+	size_t active; /* client requests submitted to the thread pool */
+	struct gw_job *head, *tail;
+} gw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------- replies */
 
@@ -43,9 +86,25 @@ static void reply_gw(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	cd_reply_msg(s, conn_id, &m);
 }
 
+/* fc_compute_gateway_results_total for an answer with code (computed.h). */
+static void count_result(struct cd_server *s, int code)
+{
+	int o = CD_GW_ERROR;
+
+	if (code == FC_OK)
+		o = CD_GW_OK;
+	else if (code == FC_ETIMEOUT)
+		o = CD_GW_TIMEOUT;
+	else if (code == FC_EVERIFY || code == FC_EINVAL || code == FC_EMISMATCH ||
+		 code == FC_EDENIED || code == FC_EAGAIN)
+		o = CD_GW_REFUSED;
+	fc_metric_inc(s->m.gw.results[o]);
+}
+
 static void reply_gw_err(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id,
 			 int code, const char *msg)
 {
+	count_result(s, code);
 	Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
 
 	r.code = (uint32_t)code;
@@ -88,7 +147,10 @@ static int execute(struct cd_server *s, const Flexchain__Proposal *p, ProtobufCB
 	rc = cd_state_acquire(s->state, &r.h, errmsg);
 	if (rc != FC_OK)
 		return rc;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = cd_endorse(p, &reader, s->cert, s->key, out, errmsg);
+	fc_metric_observe(s->m.gw.execute_seconds, cd_seconds_since(&t0));
 	cd_state_release(s->state, r.h, r.broken);
 	if (rc != FC_OK)
 		fc_errwrap(errmsg, rc, "execute %s.%s", p->contract, p->function);
@@ -102,18 +164,33 @@ struct peer_end {
 	const char *org;
 };
 
+/* What a differing endorsement says about who read older state
+ * (cd_rwset_compare_reads). */
+struct mismatch {
+	int seen, mine_newer, theirs_newer;
+	uint64_t their_height;
+};
+
+static int transient(int rc)
+{
+	return rc == FC_ESTATE || rc == FC_EIO || rc == FC_EBUSY || rc == FC_ETIMEOUT ||
+	       rc == FC_ECLOSED || rc == FC_EAGAIN || rc == FC_EPROTO;
+}
+
 /* Asks compute servers of org (configuration order, starting at a random
- * one) to endorse; the first that answers decides. FC_EMISMATCH and
- * FC_EVERIFY (their endorsement differs or is forged) and deterministic
- * execution errors end the search; unreachable or draining servers make it
- * try the next one. */
+ * one) to endorse; the first whose endorsement matches ours decides.
+ * FC_EVERIFY (forged) and deterministic execution errors end the search;
+ * unreachable, draining or busy servers, and servers whose rwset or response
+ * differs from ours (FC_EMISMATCH: they or we read other state; *mm says
+ * which), make it try the next one. The result is FC_EMISMATCH when some
+ * server answered with a differing endorsement and none matched. */
 static int ask_org(struct cd_server *s, const char *org, const Flexchain__Proposal *p,
-		   ProtobufCBinaryData sig, const struct cd_endorsed *mine, struct peer_end *out,
-		   char *errmsg)
+		   ProtobufCBinaryData sig, const struct cd_endorsed *mine, uint64_t deadline,
+		   struct peer_end *out, struct mismatch *mm, char *errmsg)
 {
 	const struct fc_config *cfg = s->cfg;
 	size_t cand[256], nc = 0, start;
-	int rc = FC_ENOTFOUND;
+	int rc = FC_ENOTFOUND, mismatched = 0;
 	char last[FC_ERRMSG_LEN] = "";
 
 	for (size_t i = 0; i < cfg->n_compute && nc < 256; i++)
@@ -124,31 +201,26 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 		return fc_errf(errmsg, FC_ENOTFOUND, "no compute server of %s in the configuration",
 			       org);
 	start = (size_t)rand() % nc;
-	for (size_t k = 0; k < nc; k++) {
+	for (size_t k = 0; k < nc && cd_now_ms() < deadline; k++) {
 		const struct fc_config_node *n = &cfg->compute[cand[(start + k) % nc]];
 		Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 		Flexchain__EndorseRequest er = FLEXCHAIN__ENDORSE_REQUEST__INIT;
-		struct fc_netc *c = NULL;
+		uint64_t left = deadline - cd_now_ms();
 		char e[FC_ERRMSG_LEN] = "";
 
 		er.proposal = (Flexchain__Proposal *)p;
 		er.client_signature = sig;
-		m.request_id = 1;
 		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REQUEST;
 		m.endorse_request = &er;
-		rc = fc_netc_connect(n->host, n->port, 1000, &c, e);
-		if (rc == FC_OK)
-			rc = fc_ctl_netc_send(c, &m, 5000, e);
-		if (rc == FC_OK)
-			rc = fc_ctl_netc_recv(c, 0, ENDORSE_TIMEOUT_MS, &r, e);
-		fc_netc_close(c);
+		rc = cd_connpool_call(
+		    gw.pool, n->host, n->port, &m, CONNECT_MS,
+		    left < ENDORSE_TIMEOUT_MS ? (unsigned)left : ENDORSE_TIMEOUT_MS, &r, NULL, e);
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REPLY) {
 			rc = fc_errf(e, FC_EPROTO, "unexpected reply");
 		} else if (rc == FC_OK && r->endorse_reply->code != FC_OK) {
 			rc = (int)r->endorse_reply->code;
 			fc_errf(e, rc, "%s", r->endorse_reply->message);
-			if (rc != FC_ESTATE && rc != FC_EIO && rc != FC_EBUSY &&
-			    rc != FC_ETIMEOUT) {
+			if (!transient(rc)) {
 				fc_wire_free((ProtobufCMessage *)r);
 				return fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
 			}
@@ -161,16 +233,111 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 				out->org = org;
 				return FC_OK;
 			}
-			fc_wire_free((ProtobufCMessage *)r);
-			return fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
+			if (rc != FC_EMISMATCH) {
+				fc_wire_free((ProtobufCMessage *)r);
+				return fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
+			}
+			struct mismatch x;
+			cd_rwset_compare_reads(mine->res.rwset, er2->rwset, &x.mine_newer,
+					       &x.theirs_newer, &x.their_height);
+			mm->seen = 1;
+			mm->mine_newer |= x.mine_newer;
+			mm->theirs_newer |= x.theirs_newer;
+			if (x.theirs_newer && x.their_height > mm->their_height)
+				mm->their_height = x.their_height;
+			mismatched = 1;
 		}
 		fc_wire_free((ProtobufCMessage *)r);
 		snprintf(last, sizeof last, "%s: %s", n->id, e);
-		fc_log(FC_LOG_DEBUG, COMP, "endorser unavailable", "peer=%s reason=\"%s\"", n->id,
-		       e);
+		fc_log(FC_LOG_DEBUG, COMP, "endorser unavailable or differing",
+		       "peer=%s reason=\"%s\"", n->id, e);
 	}
+	if (mismatched)
+		return fc_errf(errmsg, FC_EMISMATCH, "endorsement of %s differs from ours (%s)",
+			       org, last);
+	if (!last[0])
+		snprintf(last, sizeof last, "deadline passed");
 	return fc_errf(errmsg, rc == FC_OK ? FC_EIO : rc, "no compute server of %s endorsed (%s)",
 		       org, last);
+}
+
+/* Blocks until this server's state source has applied height h (or
+ * deadline, or stop): 1 reached, 0 not. */
+static int wait_applied(struct cd_server *s, uint64_t h, uint64_t deadline)
+{
+	struct cd_state_h *sh = NULL;
+	char err[FC_ERRMSG_LEN];
+	int ok = 0;
+
+	while (!ok && cd_now_ms() < deadline && !atomic_load(&s->stop)) {
+		uint64_t ah = 0;
+		int empty = 1;
+
+		if (!sh && cd_state_acquire(s->state, &sh, err) != FC_OK) {
+			usleep(20000);
+			continue;
+		}
+		if (cd_state_ops_of(s->state)->applied(sh->h, &ah, &empty, err) != FC_OK) {
+			cd_state_release(s->state, sh, 1);
+			sh = NULL;
+			usleep(20000);
+			continue;
+		}
+		ok = !empty && ah >= h;
+		if (!ok)
+			usleep(5000);
+	}
+	if (sh)
+		cd_state_release(s->state, sh, 0);
+	return ok;
+}
+
+/* One round of gathering: the endorsements pol needs besides ours, asked
+ * of the organisations that pol names. FC_OK when pol is satisfied (peers
+ * and ends/orgs filled), FC_EMISMATCH (an organisation's endorsers differ
+ * from us: *mm), FC_EVERIFY, FC_EDENIED (policy not met: endorsers missing
+ * for a transient reason when *transient_miss, else deterministic), with
+ * errmsg. */
+static int gather(struct cd_server *s, const struct fc_policy *pol, const Flexchain__Proposal *p,
+		  ProtobufCBinaryData sig, struct cd_endorsed *mine, uint64_t deadline,
+		  struct peer_end *peers, size_t *npeers, Flexchain__Endorsement **ends,
+		  const char **orgs, size_t *nends, struct mismatch *mm, int *transient_miss,
+		  char *errmsg)
+{
+	const char *const *porgs = NULL;
+	size_t npo = fc_policy_orgs(pol, &porgs);
+	int rc, mismatch = 0;
+	char why[FC_ERRMSG_LEN] = "";
+
+	*transient_miss = 0;
+	ends[*nends] = &mine->end;
+	orgs[(*nends)++] = s->self.org;
+	for (size_t i = 0; i < npo && !fc_policy_satisfied(pol, orgs, *nends); i++) {
+		int have = 0;
+		for (size_t k = 0; k < *nends; k++)
+			have |= strcmp(orgs[k], porgs[i]) == 0;
+		if (have)
+			continue;
+		rc = ask_org(s, porgs[i], p, sig, mine, deadline, &peers[*npeers], mm, why);
+		if (rc == FC_EVERIFY)
+			return fc_errf(errmsg, rc, "tx %s: refused to submit: %s", p->tx_id, why);
+		if (rc != FC_OK) {
+			mismatch |= rc == FC_EMISMATCH;
+			*transient_miss |= rc == FC_EMISMATCH || transient(rc);
+			fc_log(FC_LOG_DEBUG, COMP, "endorsement missing", "tx=%s reason=\"%s\"",
+			       p->tx_id, why);
+			continue;
+		}
+		ends[*nends] = peers[*npeers].reply->endorse_reply->endorsement;
+		orgs[(*nends)++] = porgs[i];
+		(*npeers)++;
+	}
+	if (fc_policy_satisfied(pol, orgs, *nends))
+		return FC_OK;
+	if (mismatch)
+		return fc_errf(errmsg, FC_EMISMATCH, "tx %s: refused to submit: %s", p->tx_id, why);
+	return fc_errf(errmsg, FC_EDENIED, "tx %s: endorsement policy %s not met: %s", p->tx_id,
+		       fc_policy_text(pol), why[0] ? why : "no endorser");
 }
 
 /* ---------------------------------------------------------- ordering */
@@ -179,10 +346,9 @@ static int submit_envelope(struct cd_server *s, const Flexchain__Envelope *env, 
 {
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 	uint64_t deadline = cd_now_ms() + SUBMIT_DEADLINE_MS;
-	int sent = 0, rc = FC_ETIMEOUT, target;
+	int written = 0, rc = FC_ETIMEOUT, target;
 	char e[FC_ERRMSG_LEN] = "no orderer reachable";
 
-	m.request_id = 1;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 	m.envelope = (Flexchain__Envelope *)env;
 	pthread_mutex_lock(&s->mu);
@@ -191,22 +357,20 @@ static int submit_envelope(struct cd_server *s, const Flexchain__Envelope *env, 
 	while (cd_now_ms() < deadline && !atomic_load(&s->stop)) {
 		const struct fc_config_node *n = &s->cfg->orderers[target];
 		Flexchain__ControlMessage *r = NULL;
-		struct fc_netc *c = NULL;
+		uint64_t left = deadline - cd_now_ms();
+		int wr = 0, before = written;
 
-		rc = fc_netc_connect(n->host, n->port, 1000, &c, e);
-		if (rc == FC_OK)
-			rc = fc_ctl_netc_send(c, &m, 5000, e);
-		if (rc == FC_OK) {
-			sent = 1;
-			rc = fc_ctl_netc_recv(c, 0, SUBMIT_DEADLINE_MS, &r, e);
-		}
-		fc_netc_close(c);
+		rc = cd_connpool_call(gw.pool, n->host, n->port, &m, CONNECT_MS, (unsigned)left, &r,
+				      &wr, e);
+		written |= wr;
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT) {
 			rc = fc_errf(e, FC_EPROTO, "orderer %s: unexpected reply", n->id);
 		} else if (rc == FC_OK) {
 			Flexchain__SubmitResult *sr = r->submit_result;
 			int code = (int)sr->code;
-			if (code == FC_OK || (code == FC_EEXIST && sent > 1)) {
+			/* FC_EEXIST after an earlier attempt was written: that
+			 * one was taken (a tx id is ordered once). */
+			if (code == FC_OK || (code == FC_EEXIST && before)) {
 				fc_wire_free((ProtobufCMessage *)r);
 				return FC_OK;
 			}
@@ -226,7 +390,6 @@ static int submit_envelope(struct cd_server *s, const Flexchain__Envelope *env, 
 					if (who < 0)
 						target = (target + 1) % (int)s->cfg->n_orderers;
 				}
-				sent += sent ? 1 : 0;
 				continue;
 			}
 			rc = fc_errf(errmsg, code, "orderer %s refused: %s", n->id, sr->message);
@@ -236,7 +399,6 @@ static int submit_envelope(struct cd_server *s, const Flexchain__Envelope *env, 
 		fc_wire_free((ProtobufCMessage *)r);
 		/* Connection failed or no answer: the envelope may have been
 		 * ordered, so a later FC_EEXIST means accepted. */
-		sent += sent ? 1 : 0;
 		target = (target + 1) % (int)s->cfg->n_orderers;
 		usleep(100000);
 	}
@@ -283,6 +445,13 @@ void cd_gateway_complete(struct cd_server *s, const char *tx_id, uint32_t code, 
 	r.height = height;
 	r.index = index;
 	r.response = (ProtobufCBinaryData){w->response_len, w->response};
+	fc_metric_observe(s->m.gw.submit_seconds, (double)(cd_now_ms() - w->start_ms) / 1e3);
+	if (code == FC_OK)
+		fc_metric_inc(
+		    s->m.gw.results[status == FLEXCHAIN__TX_STATUS__TX_VALID ? CD_GW_COMMITTED
+									     : CD_GW_INVALID]);
+	else
+		count_result(s, (int)code);
 	reply_gw(s, w->conn_id, w->request_id, &r);
 	waiter_free(w);
 	cd_request_done(s);
@@ -336,6 +505,7 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	size_t nends = 0;
 	struct cd_waiter *w = NULL;
 	struct fc_chaincfg *cc = NULL;
+	uint64_t start_ms = cd_now_ms(), deadline = start_ms + GATHER_BUDGET_MS;
 	int rc, done = 1;
 
 	memset(&mine, 0, sizeof mine);
@@ -343,53 +513,69 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 		reply_gw_err(s, conn_id, rid, "", FC_EINVAL, "gateway request: proposal required");
 		goto out;
 	}
-	rc = execute(s, p, req->client_signature, &mine, errmsg);
-	if (rc != FC_OK) {
-		reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
-		goto out;
-	}
-	if (req->mode == FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE) {
-		Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
-		r.tx_id = (char *)tx_id;
-		r.response = (ProtobufCBinaryData){mine.res.response_len, mine.res.response};
-		reply_gw(s, conn_id, rid, &r);
-		goto out;
-	}
-	/* Endorsements the contract's policy needs, as the latest chain
-	 * configuration this server knows has it (held while gathering). */
-	cc = cd_cfg_latest(s);
-	const struct fc_policy *pol = fc_chaincfg_policy_for(cc, p->contract);
-	const char *const *porgs = NULL;
-	size_t npo = fc_policy_orgs(pol, &porgs);
-	ends[nends] = &mine.end;
-	orgs[nends++] = s->self.org;
-	for (size_t i = 0; i < npo && !fc_policy_satisfied(pol, orgs, nends); i++) {
-		int have = 0;
-		for (size_t k = 0; k < nends; k++)
-			have |= strcmp(orgs[k], porgs[i]) == 0;
-		if (have)
-			continue;
-		rc = ask_org(s, porgs[i], p, req->client_signature, &mine, &peers[npeers], errmsg);
-		if (rc == FC_EMISMATCH || rc == FC_EVERIFY) {
-			fc_errwrap(errmsg, rc, "tx %s: refused to submit", tx_id);
+	for (int attempt = 1;; attempt++) {
+		struct mismatch mm = {0};
+		int tmiss = 0;
+
+		rc = execute(s, p, req->client_signature, &mine, errmsg);
+		if (rc != FC_OK) {
 			reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
 			goto out;
 		}
-		if (rc != FC_OK) {
-			fc_log(FC_LOG_WARN, COMP, "endorsement missing", "tx=%s reason=\"%s\"",
-			       tx_id, errmsg);
-			continue;
+		if (req->mode == FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE) {
+			Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
+			r.tx_id = (char *)tx_id;
+			r.response =
+			    (ProtobufCBinaryData){mine.res.response_len, mine.res.response};
+			count_result(s, FC_OK);
+			reply_gw(s, conn_id, rid, &r);
+			goto out;
 		}
-		ends[nends] = peers[npeers].reply->endorse_reply->endorsement;
-		orgs[nends++] = porgs[i];
-		npeers++;
-	}
-	if (!fc_policy_satisfied(pol, orgs, nends)) {
-		char m2[FC_ERRMSG_LEN];
-		snprintf(m2, sizeof m2, "tx %s: endorsement policy %s not met: %s", tx_id,
-			 fc_policy_text(pol), errmsg[0] ? errmsg : "no endorser");
-		reply_gw_err(s, conn_id, rid, tx_id, FC_EDENIED, m2);
-		goto out;
+		/* Endorsements the contract's policy needs, as the latest
+		 * chain configuration this server knows has it (held while
+		 * gathering). */
+		if (!cc)
+			cc = cd_cfg_latest(s);
+		const struct fc_policy *pol = fc_chaincfg_policy_for(cc, p->contract);
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = gather(s, pol, p, req->client_signature, &mine, deadline, peers, &npeers, ends,
+			    orgs, &nends, &mm, &tmiss, errmsg);
+		fc_metric_observe(s->m.gw.endorse_seconds, cd_seconds_since(&t0));
+		if (rc == FC_OK)
+			break;
+		if (rc == FC_EVERIFY || (rc == FC_EDENIED && !tmiss) ||
+		    attempt >= GATHER_ATTEMPTS || cd_now_ms() >= deadline ||
+		    atomic_load(&s->stop)) {
+			fc_log(FC_LOG_WARN, COMP, "not submitted",
+			       "tx=%s attempts=%d reason=\"%s\"", tx_id, attempt, errmsg);
+			reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
+			goto out;
+		}
+		/* Another round: drop this one's results. */
+		fc_log(FC_LOG_DEBUG, COMP, "gathering again",
+		       "tx=%s attempt=%d mine_newer=%d theirs_newer=%d their_height=%llu "
+		       "reason=\"%s\"",
+		       tx_id, attempt, mm.mine_newer, mm.theirs_newer,
+		       (unsigned long long)mm.their_height, errmsg);
+		for (size_t i = 0; i < npeers; i++)
+			fc_wire_free((ProtobufCMessage *)peers[i].reply);
+		npeers = nends = 0;
+		cd_endorsed_clear(&mine);
+		errmsg[0] = 0;
+		if (mm.theirs_newer && !mm.mine_newer) {
+			/* We read older state: catch up with what they read. */
+			uint64_t until = cd_now_ms() + 3000u;
+			wait_applied(s, mm.their_height, until < deadline ? until : deadline);
+		} else {
+			/* They (or both) read older state, or the endorsers were
+			 * unavailable: give them a moment. */
+			uint64_t ms = (uint64_t)GATHER_BACKOFF_MS << (attempt - 1);
+			uint64_t now = cd_now_ms();
+			if (now + ms > deadline)
+				ms = deadline > now ? deadline - now : 0;
+			usleep((useconds_t)(ms * 1000u));
+		}
 	}
 	Flexchain__Envelope env = FLEXCHAIN__ENVELOPE__INIT;
 	env.type = FLEXCHAIN__TX_TYPE__TX_NORMAL;
@@ -411,6 +597,7 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 		w->response_len = mine.res.response_len;
 		w->conn_id = conn_id;
 		w->request_id = rid;
+		w->start_ms = start_ms;
 		w->since_ms = w->last_query_ms = cd_now_ms() + SUBMIT_DEADLINE_MS;
 		pthread_mutex_lock(&s->mu);
 		w->next = s->waiters;
@@ -441,6 +628,7 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 		Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
 		r.tx_id = (char *)tx_id;
 		r.response = (ProtobufCBinaryData){mine.res.response_len, mine.res.response};
+		count_result(s, FC_OK);
 		reply_gw(s, conn_id, rid, &r);
 	}
 out:
@@ -509,10 +697,26 @@ static void handle_tx_query(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	cd_request_done(s);
 }
 
+static void gw_run(void *arg);
+
+/* Submits j to the thread pool (counted in s->inflight already). */
+static int gw_submit(struct gw_job *j)
+{
+	int rc = fc_tpool_submit(j->s->gwpool, gw_run, j);
+
+	if (rc != FC_OK) {
+		fc_wire_free((ProtobufCMessage *)j->msg);
+		cd_request_done(j->s);
+		fc_free(j);
+	}
+	return rc;
+}
+
 static void gw_run(void *arg)
 {
-	struct gw_job *j = arg;
+	struct gw_job *j = arg, *next = NULL;
 	Flexchain__ControlMessage *m = j->msg;
+	int client = m->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST;
 
 	switch (m->body_case) {
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST:
@@ -527,23 +731,72 @@ static void gw_run(void *arg)
 	}
 	fc_wire_free((ProtobufCMessage *)m);
 	fc_free(j);
+	if (!client)
+		return;
+	/* This slot goes to the oldest waiting client request, if any. */
+	pthread_mutex_lock(&gw.mu);
+	if ((next = gw.head) != NULL) {
+		gw.head = next->next;
+		if (!gw.head)
+			gw.tail = NULL;
+	} else {
+		gw.active--;
+	}
+	pthread_mutex_unlock(&gw.mu);
+	if (next && gw_submit(next) != FC_OK) {
+		pthread_mutex_lock(&gw.mu);
+		gw.active--;
+		pthread_mutex_unlock(&gw.mu);
+	}
+}
+
+void cd_gateway_stop(void)
+{
+	cd_connpool_destroy(gw.pool);
+	gw.pool = NULL;
 }
 
 int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__ControlMessage *msg)
 {
 	struct gw_job *j;
-	int rc;
+	int rc, client = msg->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST;
 
-	if (msg->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST &&
-	    atomic_load(&s->draining)) {
+	if (!gw.pool) {
+		char e[FC_ERRMSG_LEN];
+		rc = cd_connpool_create(PEER_CONNS_MAX, PEER_IDLE_MAX_MS, &gw.pool, e);
+		if (rc != FC_OK) {
+			fc_log(FC_LOG_ERROR, COMP, "connection pool", "reason=\"%s\"", e);
+			fc_wire_free((ProtobufCMessage *)msg);
+			return rc;
+		}
+	}
+	if (client) {
+		unsigned mode = (unsigned)msg->gateway_request->mode;
+		fc_metric_inc(s->m.gw.requests[mode < CD_GW_ENDORSE ? mode : CD_GW_SUBMIT]);
+	} else {
+		fc_metric_inc(
+		    s->m.gw
+			.requests[msg->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REQUEST
+				      ? CD_GW_ENDORSE
+				      : CD_GW_TX_QUERY]);
+	}
+	/* Draining: the orderer learns it at once (deregistration), and
+	 * clients that discover gateways from it stop sending here within
+	 * their refresh interval; requests that arrive in the first
+	 * DRAIN_GRACE_MS are still served, later ones are refused unexecuted
+	 * with FC_EAGAIN ("send it to another gateway"). s->phase and
+	 * s->drain_start_ms belong to the loop thread, which runs this. */
+	if (client && atomic_load(&s->draining) &&
+	    !(s->phase == 1 && cd_now_ms() - s->drain_start_ms < DRAIN_GRACE_MS)) {
 		char m2[FC_ERRMSG_LEN];
 		snprintf(m2, sizeof m2,
-			 "compute server %s is draining (shutting down): send to another one",
+			 "compute server %s is draining (shutting down): request not executed, "
+			 "send it to another gateway",
 			 s->self.id);
 		reply_gw_err(s, conn_id, msg->request_id,
 			     msg->gateway_request->proposal ? msg->gateway_request->proposal->tx_id
 							    : "",
-			     FC_ESTATE, m2);
+			     FC_EAGAIN, m2);
 		fc_wire_free((ProtobufCMessage *)msg);
 		return FC_OK;
 	}
@@ -558,11 +811,28 @@ int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__Contro
 	pthread_mutex_lock(&s->mu);
 	s->inflight++;
 	pthread_mutex_unlock(&s->mu);
-	rc = fc_tpool_submit(s->gwpool, gw_run, j);
-	if (rc != FC_OK) {
-		fc_wire_free((ProtobufCMessage *)msg);
-		fc_free(j);
-		cd_request_done(s);
+	if (client) {
+		int wait;
+		pthread_mutex_lock(&gw.mu);
+		wait = gw.active >= GW_ACTIVE_MAX(fc_tpool_size(s->gwpool));
+		if (wait) {
+			if (gw.tail)
+				gw.tail->next = j;
+			else
+				gw.head = j;
+			gw.tail = j;
+		} else {
+			gw.active++;
+		}
+		pthread_mutex_unlock(&gw.mu);
+		if (wait)
+			return FC_OK;
+	}
+	rc = gw_submit(j);
+	if (rc != FC_OK && client) {
+		pthread_mutex_lock(&gw.mu);
+		gw.active--;
+		pthread_mutex_unlock(&gw.mu);
 	}
 	return rc;
 }

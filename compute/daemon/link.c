@@ -210,7 +210,14 @@ static int vreq_v1(struct cd_server *s, struct cd_vreq *r, struct fc_chaincfg *c
 	r->vo.state.policy_for = policy_for;
 	r->vo.state.check_config = check_config;
 	r->vo.state.ud = r;
-	return fc_validate_v1(&r->vo, r->msg->validate_request->block, &r->job, err);
+
+	struct timespec t0;
+	int rc;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = fc_validate_v1(&r->vo, r->msg->validate_request->block, &r->job, err);
+	if (rc == FC_OK)
+		fc_metric_observe(s->m.v1_seconds, cd_seconds_since(&t0));
+	return rc;
 }
 
 /* ------------------------------------------------------------- V1 / V2 */
@@ -236,6 +243,7 @@ static void *v1_main(void *arg)
 		if (rc != FC_OK) {
 			fc_log(FC_LOG_WARN, COMP, "V1 failed", "height=%llu reason=\"%s\"",
 			       (unsigned long long)vreq_height(r), err);
+			fc_metric_inc(s->m.declined);
 			vreq_free(r);
 			vreq_done(s);
 			continue;
@@ -268,8 +276,10 @@ static int wait_applied(struct cd_server *s, uint64_t h)
 			sleep_ms(100);
 			continue;
 		}
-		if (!empty && ah + 1 == h)
+		if (!empty && ah + 1 == h) {
+			fc_metric_set(s->m.height, (double)h);
 			return 1;
+		}
 		if (!empty && ah >= h)
 			return 0; /* decided without us meanwhile */
 		sleep_ms(5);
@@ -321,10 +331,18 @@ static void *v2_main(void *arg)
 			goto drop;
 		v2_height = h;
 		err[0] = 0;
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = fc_validate_v2(r->job, st, wsh, err);
 		if (rc == FC_OK)
 			rc = fc_validate_verdict_sign(b, st, wsh, false, s->cert, s->key,
 						      &r->verdict, err);
+		if (rc == FC_OK) {
+			fc_metric_observe(s->m.v2_seconds, cd_seconds_since(&t0));
+			fc_metric_inc(s->m.blocks);
+			for (size_t i = 0; i < b->n_envelopes; i++)
+				fc_metric_inc(s->m.txs[st[i] < CD_TX_STATUSES ? st[i] : 0]);
+		}
 		fc_free(st);
 		if (rc != FC_OK) {
 			fc_log(FC_LOG_WARN, COMP, "V2 failed", "height=%llu reason=\"%s\"",
@@ -338,6 +356,7 @@ static void *v2_main(void *arg)
 		vq_push(s, &s->vout_head, &s->vout_tail, r);
 		continue;
 	drop:
+		fc_metric_inc(s->m.declined);
 		vreq_free(r);
 		vreq_done(s);
 	}
@@ -392,6 +411,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			rc = fc_ctl_netc_send(c, &m, 2000, err);
 			fc_log(FC_LOG_INFO, COMP, "deregistered", "orderer=%s ok=%d",
 			       s->cfg->orderers[target].id, rc == FC_OK);
+			cd_metrics_registered(s, 0);
 			left = 1;
 			if (rc != FC_OK) {
 				atomic_store(&s->left, 1);
@@ -419,6 +439,7 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 				    FC_LOG_INFO, COMP, "validate request declined",
 				    "height=%llu reason=draining",
 				    (unsigned long long)r->validate_request->block->header->height);
+				fc_metric_inc(s->m.declined);
 			} else if (r->body_case ==
 				       FLEXCHAIN__CONTROL_MESSAGE__BODY_VALIDATE_REQUEST &&
 				   r->validate_request->block &&
@@ -473,6 +494,8 @@ static int member_session(struct cd_server *s, struct fc_netc *c, int target)
 			m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_VERDICT;
 			m.verdict = v->verdict;
 			rc = fc_ctl_netc_send(c, &m, 5000, err);
+			if (rc == FC_OK)
+				fc_metric_inc(s->m.verdicts);
 			if (vreq_height(v) > validated)
 				validated = vreq_height(v);
 			vreq_free(v);
@@ -553,7 +576,9 @@ static void *member_main(void *arg)
 		}
 		fc_log(FC_LOG_INFO, COMP, "registered", "orderer=%s", n->id);
 		set_leader(s, target);
+		cd_metrics_registered(s, !atomic_load(&s->deregister));
 		member_session(s, c, target);
+		cd_metrics_registered(s, 0);
 		fc_netc_close(c);
 	}
 	return NULL;
@@ -629,6 +654,7 @@ static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 		if (cd_now_ms() >= next_sweep) {
 			cd_gateway_sweep(s, sc);
 			cfg_follow(s);
+			cd_metrics_probe_height(s);
 			next_sweep = cd_now_ms() + 500;
 		}
 		get_leader(s, &e2);
@@ -654,6 +680,7 @@ static void *events_main(void *arg)
 		events_session(s, sc);
 		if (!atomic_load(&s->stop)) {
 			cd_gateway_sweep(s, sc);
+			cd_metrics_probe_height(s);
 			sleep_ms(100);
 		}
 	}

@@ -228,6 +228,7 @@ static void on_signal(uv_signal_t *h, int signum)
 		fc_log(FC_LOG_INFO, COMP, "draining", "signal=%s",
 		       signum == SIGTERM ? "SIGTERM" : "SIGINT");
 		atomic_store(&s->draining, 1);
+		fc_metric_set(s->m.draining, 1.0);
 		/* Leave the committees at once: no new block is assigned, and
 		 * the verdicts of the blocks held still count (computed.h). */
 		atomic_store(&s->deregister, 1);
@@ -262,11 +263,13 @@ int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg
 		fc_errwrap(errmsg, rc, "compute %s: identity", self->id);
 		goto out;
 	}
-	rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
+	rc = cd_metrics_start(s, errmsg);
+	if (rc == FC_OK)
+		rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
 	if (rc == FC_OK)
 		rc = cd_cfg_init(s, errmsg);
 	if (rc == FC_OK)
-		rc = cd_state_create(cfg, &s->state, errmsg);
+		rc = cd_state_create(cfg, &s->m.reads, &s->state, errmsg);
 	if (rc == FC_OK)
 		rc = fc_tpool_create(cfg->validation.threads, &s->vpool, errmsg);
 	if (rc == FC_OK)
@@ -308,7 +311,9 @@ int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg
 	       self->org, self->host, (unsigned)self->port, fc_tpool_size(s->vpool),
 	       cfg->validation.parallel, cd_state_ops_of(s->state)->name);
 	sd_notify(0, "READY=1");
+	atomic_store(&s->m.serving, 1);
 	uv_run(&s->loop, UV_RUN_DEFAULT);
+	atomic_store(&s->m.serving, 0);
 	fc_log(FC_LOG_INFO, COMP, "stopped", "id=%s", self->id);
 out:
 	if (loop_ok) {
@@ -319,6 +324,7 @@ out:
 		uv_loop_close(&s->loop);
 	}
 	fc_tpool_destroy(s->gwpool);
+	cd_gateway_stop();
 	fc_tpool_destroy(s->vpool);
 	for (struct cd_reply *r = s->out_head, *n; r; r = n) {
 		n = r->next;
@@ -331,6 +337,8 @@ out:
 		fc_free(w);
 	}
 	cd_state_destroy(s->state);
+	/* the metrics server reads s->mu and the atomics until stopped here */
+	cd_metrics_stop(s);
 	cd_cfg_destroy(s);
 	fc_crypto_castore_destroy(s->cs);
 	fc_crypto_key_free(s->key);

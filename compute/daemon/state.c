@@ -10,11 +10,13 @@
 struct cd_state {
 	const struct fc_config *cfg;
 	const struct cd_state_ops *ops;
+	struct cd_state_metrics m;
 	pthread_mutex_t mu;
 	struct cd_state_h *free_list;
 };
 
-int cd_state_create(const struct fc_config *cfg, struct cd_state **out, char *errmsg)
+int cd_state_create(const struct fc_config *cfg, const struct cd_state_metrics *m,
+		    struct cd_state **out, char *errmsg)
 {
 	struct cd_state *st;
 	const struct cd_state_ops *ops = &cd_state_storage_ops;
@@ -31,6 +33,8 @@ int cd_state_create(const struct fc_config *cfg, struct cd_state **out, char *er
 		return fc_errf(errmsg, FC_ENOMEM, "state source: out of memory");
 	st->cfg = cfg;
 	st->ops = ops;
+	if (m)
+		st->m = *m;
 	pthread_mutex_init(&st->mu, NULL);
 	*out = st;
 	fc_log(FC_LOG_INFO, "compute", "state source", "source=%s", ops->name);
@@ -74,7 +78,7 @@ int cd_state_acquire(struct cd_state *st, struct cd_state_h **out, char *errmsg)
 	h = fc_calloc(1, sizeof *h);
 	if (!h)
 		return fc_errf(errmsg, FC_ENOMEM, "state source: out of memory");
-	rc = st->ops->open(st->cfg, &h->h, errmsg);
+	rc = st->ops->open(st->cfg, &st->m, &h->h, errmsg);
 	if (rc != FC_OK) {
 		fc_free(h);
 		return fc_errwrap(errmsg, rc, "open %s state source", st->ops->name);

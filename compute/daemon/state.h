@@ -22,13 +22,27 @@
 #include "flexchain.pb-c.h"
 
 struct fc_config;
+struct fc_metric;
 
 #define CD_HEIGHT_UNKNOWN UINT64_MAX
 
+/* Where reads went (fc_ops.h counters owned by the server's registry;
+ * NULL ones are not counted). Keys, not round trips:
+ *   memory          served by the memory pool's one-sided reads
+ *   memory_load     missed there and loaded from storage by a memory node
+ *                   (MemLoadRequest)
+ *   storage         read from the storage pool's StateQuery
+ *   mem_cache_hits  fc_memclient's address and data cache hits */
+struct cd_state_metrics {
+	struct fc_metric *memory, *memory_load, *storage, *mem_cache_hits;
+};
+
 struct cd_state_ops {
 	const char *name;
-	/* Opens one handle (*h owned by the source). */
-	int (*open)(const struct fc_config *cfg, void **h, char *errmsg);
+	/* Opens one handle (*h owned by the source); reads on it are counted
+	 * in *m (borrowed, outlives the handle). */
+	int (*open)(const struct fc_config *cfg, const struct cd_state_metrics *m, void **h,
+		    char *errmsg);
 	void (*close)(void *h);
 	/* As fc_state_reader's get: FC_OK with *val (fc_malloc'd), *len,
 	 * *version; FC_ENOTFOUND when absent. */
@@ -55,8 +69,10 @@ struct cd_state_h {
 };
 
 /* Picks the memory pool when cfg has memory nodes and this build has the
- * memory source, else the storage pool. cfg borrowed. */
-int cd_state_create(const struct fc_config *cfg, struct cd_state **out, char *errmsg);
+ * memory source, else the storage pool. cfg and m borrowed (m may be NULL:
+ * nothing is counted). */
+int cd_state_create(const struct fc_config *cfg, const struct cd_state_metrics *m,
+		    struct cd_state **out, char *errmsg);
 void cd_state_destroy(struct cd_state *st);
 const struct cd_state_ops *cd_state_ops_of(const struct cd_state *st);
 int cd_state_acquire(struct cd_state *st, struct cd_state_h **out, char *errmsg);

@@ -3,28 +3,72 @@
  * memory pool's fc_memstate implementation exists (see CMakeLists.txt). */
 #include "fc_config.h"
 #include "fc_err.h"
+#include "fc_mem.h"
 #include "fc_memstate.h"
+#include "fc_ops.h"
 #include "state.h"
 
-static int mst_open(const struct fc_config *cfg, void **h, char *errmsg)
-{
-	struct fc_memstate *ms = NULL;
-	int rc = fc_memstate_open(cfg, &ms, errmsg);
+/* A memstate handle and the counts it had reported. */
+struct mst {
+	struct fc_memstate *ms;
+	const struct cd_state_metrics *m;
+	struct fc_memstate_stats seen;
+};
 
-	if (rc == FC_OK)
-		*h = ms;
-	return rc;
+static int mst_open(const struct fc_config *cfg, const struct cd_state_metrics *m, void **h,
+		    char *errmsg)
+{
+	struct mst *x = fc_calloc(1, sizeof *x);
+	int rc;
+
+	if (!x)
+		return fc_errf(errmsg, FC_ENOMEM, "memory state: out of memory");
+	rc = fc_memstate_open(cfg, &x->ms, errmsg);
+	if (rc != FC_OK) {
+		fc_free(x);
+		return rc;
+	}
+	x->m = m;
+	fc_memstate_stats(x->ms, &x->seen);
+	*h = x;
+	return FC_OK;
 }
 
 static void mst_close(void *h)
 {
-	fc_memstate_close(h);
+	struct mst *x = h;
+
+	if (!x)
+		return;
+	fc_memstate_close(x->ms);
+	fc_free(x);
+}
+
+/* Adds what the handle read since the last call to the counters. */
+static void mst_count(struct mst *x)
+{
+	struct fc_memstate_stats now;
+	uint64_t gets, loaded;
+
+	fc_memstate_stats(x->ms, &now);
+	gets = now.gets - x->seen.gets;
+	loaded = now.load_keys - x->seen.load_keys;
+	if (x->m) {
+		fc_metric_add(x->m->memory, gets > loaded ? gets - loaded : 0);
+		fc_metric_add(x->m->memory_load, loaded);
+		fc_metric_add(x->m->mem_cache_hits, now.cache_hits - x->seen.cache_hits);
+	}
+	x->seen = now;
 }
 
 static int mst_get(void *h, const uint8_t *key, size_t klen, uint8_t **val, size_t *len,
 		   uint64_t *version, char *errmsg)
 {
-	return fc_memstate_get(h, key, klen, val, len, version, errmsg);
+	struct mst *x = h;
+	int rc = fc_memstate_get(x->ms, key, klen, val, len, version, errmsg);
+
+	mst_count(x);
+	return rc;
 }
 
 /* The pool applies whole blocks, but nodes apply independently: the versions
@@ -33,17 +77,19 @@ static int mst_get(void *h, const uint8_t *key, size_t klen, uint8_t **val, size
 static int mst_versions(void *h, const ProtobufCBinaryData *keys, size_t n, uint64_t *versions,
 			uint64_t *as_of, char *errmsg)
 {
+	struct mst *x = h;
 	uint64_t before = 0, after = 0;
 	int rc;
 
 	*as_of = CD_HEIGHT_UNKNOWN;
-	rc = fc_memstate_applied_height(h, &before, errmsg);
+	rc = fc_memstate_applied_height(x->ms, &before, errmsg);
 	if (rc != FC_OK)
 		return rc;
-	rc = fc_memstate_versions(h, keys, n, versions, errmsg);
+	rc = fc_memstate_versions(x->ms, keys, n, versions, errmsg);
+	mst_count(x);
 	if (rc != FC_OK)
 		return rc;
-	rc = fc_memstate_applied_height(h, &after, errmsg);
+	rc = fc_memstate_applied_height(x->ms, &after, errmsg);
 	if (rc != FC_OK)
 		return rc;
 	if (before == after)
@@ -53,7 +99,8 @@ static int mst_versions(void *h, const ProtobufCBinaryData *keys, size_t n, uint
 
 static int mst_applied(void *h, uint64_t *height, int *empty, char *errmsg)
 {
-	int rc = fc_memstate_applied_height(h, height, errmsg);
+	struct mst *x = h;
+	int rc = fc_memstate_applied_height(x->ms, height, errmsg);
 
 	*empty = 0;
 	if (rc == FC_ENOTFOUND) {

@@ -6,6 +6,7 @@
 #include "fc_config.h"
 #include "fc_err.h"
 #include "fc_mem.h"
+#include "fc_ops.h"
 #include "fc_storage_client.h"
 #include "fc_wire.h"
 #include "state.h"
@@ -14,9 +15,11 @@ struct sst {
 	struct fc_storage_client *sc;
 	size_t replica; /* the one that answered last */
 	size_t n;
+	const struct cd_state_metrics *m;
 };
 
-static int sst_open(const struct fc_config *cfg, void **h, char *errmsg)
+static int sst_open(const struct fc_config *cfg, const struct cd_state_metrics *m, void **h,
+		    char *errmsg)
 {
 	struct sst *s = fc_calloc(1, sizeof *s);
 	struct fc_storage_client_opts o;
@@ -32,6 +35,7 @@ static int sst_open(const struct fc_config *cfg, void **h, char *errmsg)
 		return rc;
 	}
 	s->n = fc_storage_client_replicas(s->sc);
+	s->m = m;
 	*h = s;
 	return FC_OK;
 }
@@ -64,6 +68,7 @@ static int sst_query(struct sst *s, const ProtobufCBinaryData *keys, size_t n,
 					       "state query: %zu answers for %zu keys", got, n);
 			}
 			s->replica = r;
+			fc_metric_add(s->m ? s->m->storage : NULL, n);
 			return FC_OK;
 		}
 	}
