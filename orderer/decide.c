@@ -42,6 +42,7 @@ struct member {
 	char org[FC_CONFIG_NAME_MAX + 1];
 	char host[FC_ORD_HOST_MAX + 1]; /* of Register.address; "" if unusable */
 	uint16_t port;
+	uint16_t metrics_port; /* Register.metrics_port, 0 none */
 };
 
 enum dec_state {
@@ -244,6 +245,7 @@ int fc_ord_decider_register(struct fc_ord_decider *d, struct fc_conn *conn,
 			d->m[i].conn = conn; /* re-registration, maybe reconnected */
 			d->m[i].last_ms = fc_ord_now_ms();
 			parse_address(r->address, d->m[i].host, &d->m[i].port);
+			d->m[i].metrics_port = r->metrics_port <= UINT16_MAX ? (uint16_t)r->metrics_port : 0;
 			goto out;
 		}
 		if (c > 0)
@@ -270,6 +272,7 @@ int fc_ord_decider_register(struct fc_ord_decider *d, struct fc_conn *conn,
 	d->m[i].last_ms = fc_ord_now_ms();
 	snprintf(d->m[i].org, sizeof d->m[i].org, "%s", r->org);
 	parse_address(r->address, d->m[i].host, &d->m[i].port);
+	d->m[i].metrics_port = r->metrics_port <= UINT16_MAX ? (uint16_t)r->metrics_port : 0;
 	d->nm++;
 	/* A server registering again is no longer draining. */
 	for (size_t j = d->nlv; j-- > 0;)
@@ -326,6 +329,7 @@ static void server_fill(Flexchain__ComputeServer *cs, const struct member *m, in
 	cs->host = (char *)m->host;
 	cs->port = m->port;
 	cs->draining = draining;
+	cs->metrics_port = m->metrics_port;
 }
 
 int fc_ord_decider_compute_list(const struct fc_ord_decider *d, Flexchain__ComputeList *out)

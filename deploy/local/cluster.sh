@@ -35,8 +35,9 @@ Scaling a running cluster (the crypto material must be the cluster's own):
 add-compute N     issues an identity (flexchain crypto issue) for each of N
                   new compute servers (ids compute-e<k>; organisations taken
                   in turn, or all --org ORG), starts them on free ports with
-                  --org --host --port (they join at run time) and waits until
-                  each accepts connections (default 60 s).
+                  --org --host --port --metrics-port (they join at run time)
+                  and waits until each is healthy, i.e. registered with the
+                  orderer leader (default 60 s).
 remove-compute N  SIGTERM to the N compute servers started last (those added
                   first go last; then the configuration's own, from its end):
                   each drains (stops taking requests, finishes what it holds,
@@ -592,7 +593,7 @@ forget() {
 }
 
 cmd_add_compute() {
-	local n=$1 i id o ports port bin line orgs_list=() new=()
+	local n=$1 i id o ports port mport bin line orgs_list=() new=()
 	running_cluster
 	bin=$(find_bin compute)
 	[[ -n $bin ]] || die "flexchain-compute is not built${build:+ in $build}"
@@ -605,16 +606,16 @@ cmd_add_compute() {
 		o=${orgs_list[i % ${#orgs_list[@]}]}
 		id=$(next_id compute-e)
 		# shellcheck disable=SC2046
-		ports=$(yaml_helper ports "$cfg_run" 1 $(used_ports)) || die "no free port for $id"
-		port=$ports
+		ports=$(yaml_helper ports "$cfg_run" 2 $(used_ports)) || die "no free ports for $id"
+		read -r port mport <<<"$ports"
 		"$cli" crypto issue --config "$cfg_run" --org "$o" --kind compute --id "$id" \
 			>>"$logdir/crypto.log" 2>"$logdir/crypto.err" ||
 			die "crypto issue for $id: $(cat "$logdir/crypto.err")"
 		echo "=== $(date '+%F %T') start $id" >>"$logdir/$id.log"
 		setsid "$bin" --config "$cfg_run" --id "$id" --org "$o" --host 127.0.0.1 --port "$port" \
-			--log-level "$log_level" >>"$logdir/$id.log" 2>&1 </dev/null &
+			--metrics-port "$mport" --log-level "$log_level" >>"$logdir/$id.log" 2>&1 </dev/null &
 		echo $! >"$rundir/$id.pid"
-		line="compute $id $o 127.0.0.1 $port 0 -"
+		line="compute $id $o 127.0.0.1 $port $mport -"
 		echo "$line" >>"$rundir/added"
 		nodes+=("$line")
 		new+=("$line")

@@ -6,7 +6,8 @@
 #   2. one 24 s run during which compute goes 2 -> 4 (cluster.sh add-compute
 #      2) -> 2 (remove-compute 2: SIGTERM drains) and memory 1 -> 2
 #      (cluster.sh add-memory: identity, node, config transaction);
-#   3. 4 compute servers: 6 s.
+#   3. 4 compute servers: 6 s (`flexchain cluster status` first lists the
+#      joined servers and the added memory node, all healthy).
 # In every run no transaction fails except by MVCC conflict (refused 0,
 # unknown 0, no other invalid status), every transaction the bench saw finish
 # is in the ledger with the bench's status, height and index (flexchain tx
@@ -83,6 +84,16 @@ check_run scaling "while scaling compute 2 -> 4 -> 2 and memory 1 -> 2"
 
 # 3. four compute servers
 cl add-compute 2 >"$tmp/add2.log" 2>&1 || fail "add-compute 2 (second time)"
+# cluster status sees the joined servers (discovered through the orderers)
+# and the memory node added by the config transaction, all healthy
+"$cli" cluster status --config "$cfg" >"$tmp/status.out" 2>&1 ||
+	fail "cluster status after scaling: $(cat "$tmp/status.out")"
+cat "$tmp/status.out"
+[ "$(grep -Ec '^compute-[^ ]*\* +compute .* (ok|up) ' "$tmp/status.out")" = 2 ] ||
+	fail "cluster status does not list the 2 joined compute servers as healthy"
+grep -Eq '^memory-[^ ]*\* +memory .* (ok|up) ' "$tmp/status.out" ||
+	fail "cluster status does not list the added memory node"
+grep -q '^compute servers  4 of 4 up' "$tmp/status.out" || fail "cluster status: not 4 compute servers"
 run_bench shape4 6 --no-setup
 check_run shape4 "4 compute servers (2 configured gateways + 2 joined)"
 cl remove-compute 2 >"$tmp/remove2.log" 2>&1 || fail "remove-compute 2 (second time)"
