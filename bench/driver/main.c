@@ -39,7 +39,6 @@
 #define DISCOVER_TIMEOUT_MS 5000u /* the first discovery */
 #define REFRESH_TIMEOUT_MS 1500u  /* each refresh */
 #define MAX_GATEWAY_DEFS 64
-#define MAX_RESENDS 3 /* a measured tx refused unexecuted (FC_EAGAIN) goes elsewhere */
 
 static const char usage[] =
     "Usage: flexchain-bench --config FILE [options]\n"
@@ -63,7 +62,8 @@ static const char usage[] =
     "  and the list is refreshed every 2 s: servers that join get load, draining\n"
     "  or departed ones get no new transactions. When discovery fails at start,\n"
     "  the configuration's compute servers are used (a notice says so).\n"
-    "  Each gateway's client fails over to the others.\n"
+    "  Each gateway's client fails over to the others, and sends a transaction\n"
+    "  that a draining gateway refused unexecuted to another one.\n"
     "\n"
     "Workload:\n"
     "  -w, --workload NAME      ycsb (default), smallbank or ml\n"
@@ -189,11 +189,6 @@ struct txctx {
 	struct bench *b;
 	uint64_t start_us;
 	uint64_t idx;
-	/* measured transactions: kept to send again elsewhere when a gateway
-	 * refuses it unexecuted (draining: FC_EAGAIN) */
-	struct fc_gw_proposal *p;
-	size_t gw;
-	unsigned resends;
 };
 
 static uint64_t now_us(void)
@@ -212,33 +207,19 @@ static int build_op(struct bench *b, const struct bench_op *op, struct fc_gw_pro
 	return rc;
 }
 
-/* The index of the next active gateway, round robin, other than avoid if
- * there is another; (size_t)-1 if none (b->em says so). */
-static size_t next_gw(struct bench *b, size_t avoid)
-{
-	size_t pick = (size_t)-1;
-
-	for (size_t k = 0; k < b->ngw; k++) {
-		size_t i = b->rr++ % b->ngw;
-		if (!b->gw[i].active || !b->gw[i].cl)
-			continue;
-		if (pick == (size_t)-1 || pick == avoid)
-			pick = i;
-		if (pick != avoid)
-			break;
-	}
-	if (pick == (size_t)-1)
-		snprintf(b->em, sizeof b->em, "no gateway left to send to");
-	else
-		b->gw[pick].used = 1;
-	return pick;
-}
-
+/* The client of the next active gateway, round robin; NULL if none (b->em
+ * says so). */
 static struct fc_gwclient *next_client(struct bench *b)
 {
-	size_t i = next_gw(b, (size_t)-1);
-
-	return i == (size_t)-1 ? NULL : b->gw[i].cl;
+	for (size_t k = 0; k < b->ngw; k++) {
+		struct gw *g = &b->gw[b->rr++ % b->ngw];
+		if (g->active && g->cl) {
+			g->used = 1;
+			return g->cl;
+		}
+	}
+	snprintf(b->em, sizeof b->em, "no gateway left to send to");
+	return NULL;
 }
 
 static void ledger_line(struct bench *b, const struct fc_gw_result *res)
@@ -523,20 +504,10 @@ static void tx_done(const struct fc_gw_result *res, void *ud)
 	uint64_t now = now_us();
 	uint64_t lat = now > t->start_us ? now - t->start_us : 0;
 
-	if (res->code == FC_EAGAIN && t->p && t->resends < MAX_RESENDS && b->phase != PH_DONE) {
-		/* Not executed (the gateway drains): the same proposal to another
-		 * gateway. At most one of its sends can commit (one tx id). */
-		size_t i = next_gw(b, t->gw);
-		if (i != (size_t)-1 &&
-		    fc_gwclient_send(b->gw[i].cl, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, t->p, tx_done,
-				     t, NULL) == FC_OK) {
-			t->gw = i;
-			t->resends++;
-			return;
-		}
-	}
+	/* A transaction that a draining gateway refused unexecuted (FC_EAGAIN)
+	 * was sent to another one by the client; FC_EAGAIN here means every
+	 * gateway refused it. */
 	b->outstanding--;
-	fc_gw_proposal_free(t->p);
 	fc_free(t);
 	if (b->phase == PH_DONE)
 		return;
@@ -591,14 +562,13 @@ static void issue(struct bench *b, uint64_t start_us)
 		goto fail;
 	t->b = b;
 	t->start_us = start_us;
-	t->gw = next_gw(b, (size_t)-1);
-	c = t->gw == (size_t)-1 ? NULL : b->gw[t->gw].cl;
+	c = next_client(b);
 	if (!c || fc_gwclient_send(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, tx_done, t, b->em) !=
 		      FC_OK) {
 		fc_free(t);
 		goto fail;
 	}
-	t->p = p; /* freed when its outcome is in */
+	fc_gw_proposal_free(p);
 	b->issued++;
 	b->outstanding++;
 	return;
@@ -987,6 +957,34 @@ static void gw_reap(struct bench *b)
 	}
 }
 
+/* Gives every client the current failover list: its own gateway first
+ * while active, then the other active ones. A client whose gateway drains
+ * keeps that connection for what it awaits there (fc_gwclient.h). */
+static int gw_sync_endpoints(struct bench *b)
+{
+	struct fc_gw_endpoint *eps = fc_calloc(b->ngw ? b->ngw : 1, sizeof *eps);
+	int rc = FC_OK;
+
+	if (!eps)
+		return fc_errf(b->em, FC_ENOMEM, "out of memory");
+	for (size_t i = 0; i < b->ngw && rc == FC_OK; i++) {
+		struct gw *g = &b->gw[i];
+		size_t n = 0;
+		if (!g->cl)
+			continue;
+		if (g->active)
+			eps[n++] = (struct fc_gw_endpoint){g->id, g->host, g->port};
+		for (size_t j = 0; j < b->ngw; j++)
+			if (j != i && b->gw[j].active && b->gw[j].cl)
+				eps[n++] = (struct fc_gw_endpoint){b->gw[j].id, b->gw[j].host,
+								   b->gw[j].port};
+		if (n)
+			rc = fc_gwclient_set_endpoints(g->cl, eps, n, b->em);
+	}
+	fc_free(eps);
+	return rc;
+}
+
 static int usable(const struct fc_compute_info *c)
 {
 	return c->port != 0 && c->host[0] && !c->draining;
@@ -1032,6 +1030,8 @@ static int gw_apply(struct bench *b, const struct fc_compute_info *v, size_t n, 
 			     (unsigned)v[j].port);
 	}
 	gw_reap(b);
+	if (rc == FC_OK)
+		rc = gw_sync_endpoints(b);
 	return rc;
 }
 
@@ -1136,7 +1136,8 @@ static int open_clients(struct bench *b)
 
 	if (b->o.gateways || b->o.ndefs) {
 		b->gw_source = b->o.gateways ? "--gateways" : "--gateway";
-		return gw_static(b, b->o.gateways);
+		rc = gw_static(b, b->o.gateways);
+		return rc == FC_OK ? gw_sync_endpoints(b) : rc;
 	}
 	b->dynamic = 1;
 	if (fc_discover_compute(b->cfg, DISCOVER_TIMEOUT_MS, &v, &n, why) == FC_OK) {
@@ -1156,6 +1157,8 @@ static int open_clients(struct bench *b)
 		b->gw_source = "configured (discovery failed)";
 		b->em[0] = '\0';
 		rc = gw_static(b, NULL);
+		if (rc == FC_OK)
+			rc = gw_sync_endpoints(b);
 	}
 	return rc;
 }

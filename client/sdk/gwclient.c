@@ -1,13 +1,20 @@
 /* The gateway client (fc_gwclient.h): one pipelined connection at a time on
  * a libuv loop, requests paired with replies by request_id, failover to the
- * next endpoint on connection loss.
+ * next endpoint on connection loss or on a refusal (FC_EAGAIN).
  *
  * A request is in exactly one of three lists: `queue` (to be written on the
  * current connection), `inflight` (written, awaiting its reply; also in the
  * hash by id) or `waiting` (an unknown-outcome submission between two status
  * polls). A 50 ms tick enforces deadlines and wakes the polls; it runs only
  * while requests are pending. User callbacks are always called on requests
- * already unlinked, so a callback may send, or close the client. */
+ * already unlinked, so a callback may send, or close the client.
+ *
+ * A gateway that refuses a request unexecuted (FC_EAGAIN: it is draining)
+ * is left: its connection is "retired" (nothing more is written to it, the
+ * answers to what was already written on it are still taken, and it is
+ * closed once none is awaited) and the client connects to the next
+ * endpoint, where the refused request is sent again. An in-flight request
+ * on a retired connection has r->on set to it. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,9 +32,19 @@ enum req_kind { REQ_GATEWAY, REQ_STATUS };
 enum req_where { IN_NONE, IN_QUEUE, IN_FLIGHT, IN_WAITING };
 enum conn_state { CONN_NONE, CONN_CONNECTING, CONN_OPEN };
 
+struct retired {
+	struct retired *next;
+	struct fc_conn *conn; /* NULL once on_close has begun for it */
+	char *id;	      /* its endpoint's id, for results */
+	size_t n;	      /* requests in flight on it */
+	int closed;	      /* fc_conn_close called */
+};
+
 struct req {
 	struct req *prev, *next;
 	struct req *hnext;
+	struct retired *on; /* IN_FLIGHT on a retired connection */
+	unsigned refusals;  /* FC_EAGAIN answers so far */
 	uint64_t id;
 	enum req_kind kind;
 	int mode;      /* Flexchain__GatewayMode, REQ_GATEWAY */
@@ -59,6 +76,7 @@ struct fc_gwclient {
 	size_t n_eps, cur;
 	struct fc_gwclient_opts o;
 	struct fc_conn *conn;
+	struct retired *retired;
 	enum conn_state state;
 	int busy;
 	size_t fails_in_row;
@@ -166,6 +184,14 @@ static void unlink_req(struct fc_gwclient *c, struct req *r)
 	case IN_FLIGHT:
 		list_del(&c->inflight, r);
 		ht_del(c, r);
+		if (r->on) {
+			struct retired *o = r->on;
+			r->on = NULL;
+			if (--o->n == 0 && o->conn && !o->closed) {
+				o->closed = 1;
+				fc_conn_close(o->conn); /* nothing awaited there any more */
+			}
+		}
 		break;
 	case IN_WAITING:
 		list_del(&c->waiting, r);
@@ -297,11 +323,11 @@ static void flush(struct fc_gwclient *c)
 	}
 }
 
-static void fill_reply(struct fc_gwclient *c, struct req *r, Flexchain__ControlMessage *cm,
+static void fill_reply(const char *gateway, struct req *r, Flexchain__ControlMessage *cm,
 		       struct fc_gw_result *res)
 {
 	memset(res, 0, sizeof *res);
-	res->gateway = c->eps[c->cur].id;
+	res->gateway = gateway;
 	if (cm->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_ERROR && cm->error) {
 		res->code = cm->error->code ? (int)cm->error->code : FC_EPROTO;
 		snprintf(res->message, sizeof res->message, "gateway %s: %s", res->gateway,
@@ -343,30 +369,117 @@ static void fill_reply(struct fc_gwclient *c, struct req *r, Flexchain__ControlM
 		 res->gateway, (int)cm->body_case);
 }
 
+static void advance(struct fc_gwclient *c);
+
+static struct retired *find_retired(const struct fc_gwclient *c, const struct fc_conn *conn)
+{
+	struct retired *o;
+
+	for (o = c->retired; o; o = o->next)
+		if (o->conn == conn)
+			return o;
+	return NULL;
+}
+
+/* Leaves the current endpoint (it refused a request unexecuted): what is in
+ * flight on its connection stays there, awaited; new writes go to the next
+ * endpoint. */
+static void retire_current(struct fc_gwclient *c)
+{
+	struct retired *o = NULL;
+	size_t n = 0, from = c->cur;
+
+	for (struct req *r = c->inflight.head; r; r = r->next)
+		n += r->on == NULL;
+	if (n) {
+		o = fc_calloc(1, sizeof *o);
+		if (o)
+			o->id = fc_strdup(c->eps[c->cur].id);
+		if (!o || !o->id) {
+			fc_free(o);
+			return; /* out of memory: stay (refusals are bounded anyway) */
+		}
+		o->conn = c->conn;
+		o->n = n;
+		for (struct req *r = c->inflight.head; r; r = r->next)
+			if (!r->on)
+				r->on = o;
+		o->next = c->retired;
+		c->retired = o;
+	} else {
+		fc_conn_close(c->conn); /* on_close sees a connection that is not current */
+	}
+	c->conn = NULL;
+	c->state = CONN_NONE;
+	c->busy = 0;
+	c->fails_in_row = 0;
+	advance(c);
+	fc_log(FC_LOG_INFO, "gwclient", "gateway refuses requests (draining): moving on",
+	       "from=%s to=%s awaited=%zu", c->eps[from].id, c->eps[c->cur].id, n);
+}
+
+/* r (unlinked) was refused unexecuted (FC_EAGAIN) by gateway gw, on the
+ * current connection when o is NULL. 1: r goes to the next endpoint; 0:
+ * every endpoint refused it (or its deadline passed), res says so. */
+static int refused(struct fc_gwclient *c, struct req *r, struct retired *o, const char *gw,
+		   struct fc_gw_result *res)
+{
+	char why[FC_ERRMSG_LEN];
+
+	r->refusals++;
+	if (r->refusals < c->n_eps && uv_now(c->loop) < r->deadline) {
+		fc_log(FC_LOG_DEBUG, "gwclient", "request refused unexecuted, sent elsewhere",
+		       "gateway=%s tx=%s refusals=%u", gw, r->tx_id, r->refusals);
+		if (!o && c->state == CONN_OPEN)
+			retire_current(c);
+		place(c, r, IN_QUEUE);
+		kick(c);
+		return 1;
+	}
+	snprintf(why, sizeof why, "%s", res->message);
+	if (r->resolving) {
+		res->code = FC_ECLOSED;
+		snprintf(res->message, sizeof res->message,
+			 "every gateway refused the status query (%.300s); outcome unknown "
+			 "for tx %s",
+			 why, r->tx_id);
+	} else {
+		snprintf(res->message, sizeof res->message,
+			 "refused unexecuted by %u gateway(s) of %zu (last: %.400s)", r->refusals,
+			 c->n_eps, why);
+	}
+	return 0;
+}
+
 static void on_frame(struct fc_conn *conn, const uint8_t *payload, size_t len, void *ud)
 {
 	struct fc_gwclient *c = ud;
 	ProtobufCMessage *m = NULL;
 	Flexchain__ControlMessage *cm;
 	struct fc_gw_result res;
+	struct retired *o = NULL;
+	const char *gw;
 	struct req *r;
 	char em[FC_ERRMSG_LEN] = "";
 
-	if (conn != c->conn)
+	if (conn != c->conn && !(o = find_retired(c, conn)))
 		return;
+	gw = o ? o->id : c->eps[c->cur].id;
 	if (fc_wire_decode(&flexchain__control_message__descriptor, payload, len,
 			   c->o.max_frame_bytes, &m, em) != FC_OK) {
-		fc_log(FC_LOG_WARN, "gwclient", "garbage reply", "gateway=%s reason=\"%s\"",
-		       c->eps[c->cur].id, em);
+		fc_log(FC_LOG_WARN, "gwclient", "garbage reply", "gateway=%s reason=\"%s\"", gw,
+		       em);
 		fc_conn_close(conn);
 		return;
 	}
 	cm = (Flexchain__ControlMessage *)m;
 	r = ht_find(c, cm->request_id);
-	if (!r)
+	if (!r || r->on != o)
 		goto free_msg; /* a late answer to a request that timed out */
 	unlink_req(c, r);
-	fill_reply(c, r, cm, &res);
+	fill_reply(gw, r, cm, &res);
+	if (res.code == FC_EAGAIN && refused(c, r, o, gw, &res))
+		goto free_msg;
 	if (r->kind == REQ_GATEWAY && r->mode == FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT &&
 	    !r->resolving && res.code == FC_ETIMEOUT) {
 		/* The gateway stopped waiting for the commit decision: the outcome
@@ -472,14 +585,77 @@ static void advance(struct fc_gwclient *c)
 	}
 }
 
+/* What was written on connection o (NULL: the current one) and not
+ * answered goes to the queue: read-only requests go again; submissions
+ * become status queries (never a second submission). */
+static void requeue_inflight(struct fc_gwclient *c, struct retired *o)
+{
+	struct list l = {0};
+	struct req *r, *nx;
+
+	for (r = c->inflight.head; r; r = nx) {
+		nx = r->next;
+		if (r->on == o) {
+			unlink_req(c, r);
+			list_push(&l, r);
+		}
+	}
+	while ((r = l.head)) {
+		list_del(&l, r);
+		if (c->closing) {
+			finish_err(c, r, FC_ECLOSED, "client closed%s",
+				   outcome_unknown(r, 1) ? "; outcome unknown" : "");
+			continue;
+		}
+		if (outcome_unknown(r, 1) && !r->resolving) {
+			uint8_t *buf = NULL;
+			size_t len = 0;
+			if (encode_status(r->id, r->tx_id, &buf, &len, NULL) != FC_OK) {
+				finish_err(c, r, FC_ENOMEM,
+					   "out of memory; outcome unknown for tx %s", r->tx_id);
+				continue;
+			}
+			fc_free(r->payload);
+			r->payload = buf;
+			r->len = len;
+			r->resolving = 1;
+		}
+		place(c, r, IN_QUEUE);
+	}
+}
+
+/* A retired connection closed (by us once idle, or lost). */
+static void retired_closed(struct fc_gwclient *c, struct retired *o)
+{
+	struct retired **pp;
+
+	o->conn = NULL;
+	if (!c->closing && o->n) {
+		fc_log(FC_LOG_WARN, "gwclient", "draining gateway's connection lost",
+		       "gateway=%s pending=%zu", o->id, o->n);
+		requeue_inflight(c, o);
+	}
+	for (pp = &c->retired; *pp; pp = &(*pp)->next)
+		if (*pp == o) {
+			*pp = o->next;
+			break;
+		}
+	fc_free(o->id);
+	fc_free(o);
+	if (!c->closing && c->queue.head)
+		kick(c);
+}
+
 static void on_close(struct fc_conn *conn, int code, const char *reason, void *ud)
 {
 	struct fc_gwclient *c = ud;
+	struct retired *o;
 	int was_open;
-	struct req *r;
 
 	c->handles--;
 	if (conn != c->conn) {
+		if ((o = find_retired(c, conn)))
+			retired_closed(c, o);
 		maybe_done(c);
 		return;
 	}
@@ -493,25 +669,7 @@ static void on_close(struct fc_conn *conn, int code, const char *reason, void *u
 	}
 	snprintf(c->lasterr, sizeof c->lasterr, "%s %s:%u: %s", c->eps[c->cur].id,
 		 c->eps[c->cur].host, c->eps[c->cur].port, reason ? reason : fc_strerror(code));
-	/* What was written and not answered: read-only requests go again;
-	 * submissions become status queries (never a second submission). */
-	while ((r = c->inflight.head)) {
-		if (outcome_unknown(r, 1) && !r->resolving) {
-			uint8_t *buf = NULL;
-			size_t len = 0;
-			if (encode_status(r->id, r->tx_id, &buf, &len, NULL) != FC_OK) {
-				unlink_req(c, r);
-				finish_err(c, r, FC_ENOMEM,
-					   "out of memory; outcome unknown for tx %s", r->tx_id);
-				continue;
-			}
-			fc_free(r->payload);
-			r->payload = buf;
-			r->len = len;
-			r->resolving = 1;
-		}
-		place(c, r, IN_QUEUE);
-	}
+	requeue_inflight(c, NULL);
 	if (was_open && npending(c))
 		fc_log(FC_LOG_WARN, "gwclient", "gateway connection lost", "reason=\"%s\"",
 		       c->lasterr);
@@ -865,6 +1023,73 @@ void fc_gw_result_clear(struct fc_gw_result *r)
 	r->response_len = 0;
 }
 
+static int ep_same(const struct ep *a, const struct fc_gw_endpoint *b)
+{
+	return strcmp(a->id, b->id ? b->id : "gateway") == 0 &&
+	       strcmp(a->host, b->host ? b->host : "127.0.0.1") == 0 && a->port == b->port;
+}
+
+int fc_gwclient_set_endpoints(struct fc_gwclient *c, const struct fc_gw_endpoint *eps, size_t n,
+			      char *errmsg)
+{
+	struct ep *v, *old;
+	size_t cur = (size_t)-1, nv = n, oldn;
+
+	if (!c || c->closing)
+		return fc_errf(errmsg, FC_ESTATE, "gateway client: closed");
+	if (!eps || n == 0)
+		return fc_errf(errmsg, FC_EINVAL, "gateway client: no endpoints");
+	if (n == c->n_eps) {
+		size_t same = 0;
+		while (same < n && ep_same(&c->eps[same], &eps[same]))
+			same++;
+		if (same == n)
+			return FC_OK; /* unchanged */
+	}
+	for (size_t i = 0; i < n && cur == (size_t)-1; i++)
+		if (ep_same(&c->eps[c->cur], &eps[i]))
+			cur = i;
+	v = fc_calloc(n + 1, sizeof *v);
+	if (!v)
+		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		v[i].id = fc_strdup(eps[i].id ? eps[i].id : "gateway");
+		v[i].host = fc_strdup(eps[i].host ? eps[i].host : "127.0.0.1");
+		v[i].port = eps[i].port;
+		if (!v[i].id || !v[i].host)
+			goto nomem;
+	}
+	if (cur == (size_t)-1 && c->state != CONN_NONE) {
+		/* the endpoint in use stays (last) until the client leaves it */
+		cur = nv++;
+		v[cur].id = fc_strdup(c->eps[c->cur].id);
+		v[cur].host = fc_strdup(c->eps[c->cur].host);
+		v[cur].port = c->eps[c->cur].port;
+		if (!v[cur].id || !v[cur].host)
+			goto nomem;
+	}
+	old = c->eps;
+	oldn = c->n_eps;
+	c->eps = v;
+	c->n_eps = nv;
+	c->cur = cur == (size_t)-1 ? 0 : cur;
+	for (size_t i = 0; i < oldn; i++) {
+		fc_free(old[i].id);
+		fc_free(old[i].host);
+	}
+	fc_free(old);
+	if (c->queue.head)
+		kick(c);
+	return FC_OK;
+nomem:
+	for (size_t i = 0; i <= n; i++) {
+		fc_free(v[i].id);
+		fc_free(v[i].host);
+	}
+	fc_free(v);
+	return fc_errf(errmsg, FC_ENOMEM, "out of memory");
+}
+
 size_t fc_gwclient_pending(const struct fc_gwclient *c)
 {
 	return npending(c);
@@ -914,6 +1139,11 @@ void fc_gwclient_close(struct fc_gwclient *c, void (*done)(void *ud), void *ud)
 	tick_stop(c);
 	if (c->conn)
 		fc_conn_close(c->conn);
+	for (struct retired *o = c->retired; o; o = o->next)
+		if (o->conn && !o->closed) {
+			o->closed = 1;
+			fc_conn_close(o->conn);
+		}
 	uv_close((uv_handle_t *)&c->tick, tick_closed);
 }
 

@@ -4,8 +4,11 @@
  * 127.0.0.1 (each on its own loop thread): submit / evaluate / status round
  * trips, contract errors, failover past a dead endpoint, and the
  * unknown-outcome rule (a submission whose connection dies is resolved by a
- * status query on the next gateway, never sent twice). Every wait is bounded
- * by the client's own timeouts. */
+ * status query on the next gateway, never sent twice), and the refusal rule
+ * (a request refused unexecuted with FC_EAGAIN by a draining gateway goes to
+ * the next one, once per endpoint, and the caller gets FC_EAGAIN only when
+ * every endpoint refused). Every wait is bounded by the client's own
+ * timeouts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +92,8 @@ struct fake {
 			   * cannot see) */
 	int gave_up;	  /* answer a committed GW_SUBMIT with FC_ETIMEOUT, as a
 			   * gateway that stopped waiting for the decision */
+	int refuse;	  /* answer every gateway request FC_EAGAIN unexecuted, as
+			   * a draining compute server */
 	int n_submit, n_eval, n_query; /* read after the thread ended */
 };
 
@@ -163,6 +168,15 @@ static void fake_frame(struct fc_conn *conn, const uint8_t *p, size_t len, void 
 			f->n_eval++;
 		else
 			f->n_submit++;
+		if (f->refuse) {
+			out.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REPLY;
+			out.gateway_reply = &gw;
+			gw.tx_id = prop ? prop->tx_id : "";
+			gw.code = FC_EAGAIN;
+			gw.message = "draining: request not executed, send it to another gateway";
+			reply(conn, &out);
+			goto free_m;
+		}
 		if (f->drop) {
 			if (rc == FC_OK && gr->mode != FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE)
 				ledger_add(prop->tx_id, f->height);
@@ -220,9 +234,10 @@ static void *fake_run(void *arg)
 	return NULL;
 }
 
-enum { FAKE_NORMAL, FAKE_DROP, FAKE_GAVE_UP };
+enum { FAKE_NORMAL, FAKE_DROP, FAKE_GAVE_UP, FAKE_REFUSE };
 
-/* mode: FAKE_NORMAL, FAKE_DROP (set drop) or FAKE_GAVE_UP (set gave_up). */
+/* mode: FAKE_NORMAL, FAKE_DROP (set drop), FAKE_GAVE_UP (set gave_up) or
+ * FAKE_REFUSE (set refuse). */
 static struct fake *fake_start(uint64_t height, int mode)
 {
 	static const struct fc_net_cbs cbs = {.on_frame = fake_frame};
@@ -233,6 +248,7 @@ static struct fake *fake_start(uint64_t height, int mode)
 	f->height = height;
 	f->drop = mode == FAKE_DROP;
 	f->gave_up = mode == FAKE_GAVE_UP;
+	f->refuse = mode == FAKE_REFUSE;
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	assert_int_equal(fc_net_listen(&f->loop, "127.0.0.1", 0, NULL, &cbs, f, &f->srv, em),
 			 FC_OK);
@@ -729,6 +745,205 @@ static void test_unknown_outcome_times_out(void **state)
 	free(b);
 }
 
+/* How many times id is in the fake ledger. */
+static int ledger_count(const char *id)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&ledger.mu);
+	for (size_t i = 0; i < ledger.n; i++)
+		n += strcmp(ledger.ids[i], id) == 0;
+	pthread_mutex_unlock(&ledger.mu);
+	return n;
+}
+
+/* A draining gateway (FC_EAGAIN, not executed) in front of a working one:
+ * the submission is executed by the second, exactly once, and the client
+ * stays there. */
+static void test_refused_goes_elsewhere(void **state)
+{
+	struct fx *x = *state;
+	struct fake *a, *b;
+	struct fc_gw_endpoint eps[2] = {{"draining", "127.0.0.1", 0}, {"b", "127.0.0.1", 0}};
+	struct fc_gwclient *c;
+	struct fc_gw_proposal *p, *p2;
+	struct fc_gw_result r;
+
+	ledger_reset();
+	a = fake_start(5, FAKE_REFUSE);
+	b = fake_start(6, FAKE_NORMAL);
+	eps[0].port = a->port;
+	eps[1].port = b->port;
+	c = client(eps, 2, 10000);
+	p = build(x, "kv", "insert", "moved");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, &r),
+			 FC_OK);
+	assert_int_equal(r.status, FLEXCHAIN__TX_STATUS__TX_VALID);
+	assert_int_equal(r.resolved, 0); /* a real answer, with the contract's result */
+	assert_int_equal(r.height, 6);
+	assert_string_equal(r.gateway, "b");
+	assert_string_equal(r.tx_id, p->tx_id);
+	assert_memory_equal(r.response, "ok:insert:moved", r.response_len);
+	assert_string_equal(fc_gwclient_gateway(c), "b");
+	assert_true(fc_gwclient_failovers(c) >= 1);
+	assert_int_equal(ledger_count(p->tx_id), 1);
+	fc_gw_result_clear(&r);
+	/* the client moved: the next request goes straight to b */
+	p2 = build(x, "kv", "read", "moved");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE, p2, &r),
+			 FC_OK);
+	assert_string_equal(r.gateway, "b");
+	fc_gw_result_clear(&r);
+	fc_gw_proposal_free(p);
+	fc_gw_proposal_free(p2);
+	fc_gwclient_destroy(c);
+	fake_join(a);
+	fake_join(b);
+	assert_int_equal(a->n_submit, 1);
+	assert_int_equal(b->n_submit, 1);
+	assert_int_equal(a->n_eval, 0);
+	assert_int_equal(b->n_eval, 1);
+	free(a);
+	free(b);
+}
+
+/* Many submissions in flight on the draining gateway's connection when it
+ * starts refusing: the answers still come from that connection, and every
+ * one of them ends on the other gateway, each executed once. */
+static void test_refused_pipelined(void **state)
+{
+	struct fx *x = *state;
+	struct fake *a, *b;
+	struct fc_gw_endpoint eps[2] = {{"draining", "127.0.0.1", 0}, {"b", "127.0.0.1", 0}};
+	struct fc_gwclient *c = NULL;
+	struct counter k = {0, 0};
+	char ids[20][FC_TXID_HEX_LEN + 1];
+	uv_loop_t loop;
+
+	ledger_reset();
+	a = fake_start(5, FAKE_REFUSE);
+	b = fake_start(6, FAKE_NORMAL);
+	eps[0].port = a->port;
+	eps[1].port = b->port;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(fc_gwclient_create(&loop, eps, 2, 0, NULL, &c, NULL), FC_OK);
+	for (int i = 0; i < 20; i++) {
+		struct fc_gw_proposal *p = build(x, "kv", "update", "k");
+		memcpy(ids[i], p->tx_id, sizeof ids[i]);
+		assert_int_equal(fc_gwclient_send(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p,
+						  count_cb, &k, NULL),
+				 FC_OK);
+		fc_gw_proposal_free(p);
+	}
+	while (k.done < 20)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(k.ok, 20);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(ledger_count(ids[i]), 1);
+	fc_gwclient_close(c, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	fake_join(a);
+	fake_join(b);
+	assert_int_equal(a->n_submit, 20);
+	assert_int_equal(b->n_submit, 20);
+	free(a);
+	free(b);
+}
+
+/* Every endpoint refuses: the caller gets FC_EAGAIN after one try per
+ * endpoint, not a loop; with one endpoint at once. */
+static void test_refused_everywhere(void **state)
+{
+	struct fx *x = *state;
+	struct fake *a, *b;
+	struct fc_gw_endpoint eps[2] = {{"a", "127.0.0.1", 0}, {"b", "127.0.0.1", 0}};
+	struct fc_gwclient *c;
+	struct fc_gw_proposal *p;
+	struct fc_gw_result r;
+
+	ledger_reset();
+	a = fake_start(5, FAKE_REFUSE);
+	b = fake_start(6, FAKE_REFUSE);
+	eps[0].port = a->port;
+	eps[1].port = b->port;
+	c = client(eps, 2, 10000);
+	p = build(x, "kv", "insert", "nowhere");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, &r),
+			 FC_EAGAIN);
+	assert_non_null(strstr(r.message, "refused unexecuted by 2 gateway(s) of 2"));
+	assert_int_equal(r.resolved, 0);
+	fc_gw_proposal_free(p);
+	fc_gwclient_destroy(c);
+
+	c = client(eps, 1, 10000);
+	p = build(x, "kv", "insert", "nowhere2");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, &r),
+			 FC_EAGAIN);
+	assert_non_null(strstr(r.message, "refused unexecuted by 1 gateway(s) of 1"));
+	fc_gw_proposal_free(p);
+	fc_gwclient_destroy(c);
+	fake_join(a);
+	fake_join(b);
+	assert_int_equal(a->n_submit, 2);
+	assert_int_equal(b->n_submit, 1);
+	assert_int_equal(ledger.n, 0);
+	free(a);
+	free(b);
+}
+
+/* The endpoint list replaced at run time: a client whose only gateway
+ * drains gets a new list; the gateway in use is kept until the client
+ * leaves it, then dropped. */
+static void test_set_endpoints(void **state)
+{
+	struct fx *x = *state;
+	struct fake *a, *b;
+	struct fc_gw_endpoint eps[2] = {{"a", "127.0.0.1", 0}, {"b", "127.0.0.1", 0}};
+	struct fc_gwclient *c;
+	struct fc_gw_proposal *p;
+	struct fc_gw_result r;
+
+	ledger_reset();
+	a = fake_start(5, FAKE_REFUSE);
+	b = fake_start(7, FAKE_NORMAL);
+	eps[0].port = a->port;
+	eps[1].port = b->port;
+	c = client(&eps[0], 1, 10000);
+	p = build(x, "kv", "insert", "s1");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, &r),
+			 FC_EAGAIN);
+	fc_gw_proposal_free(p);
+	assert_int_equal(fc_gwclient_set_endpoints(c, NULL, 0, NULL), FC_EINVAL);
+	/* a (connected) is not in the new list: kept until left */
+	assert_int_equal(fc_gwclient_set_endpoints(c, &eps[1], 1, NULL), FC_OK);
+	assert_string_equal(fc_gwclient_gateway(c), "a");
+	p = build(x, "kv", "insert", "s2");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, &r),
+			 FC_OK);
+	assert_string_equal(r.gateway, "b");
+	assert_int_equal(r.height, 7);
+	assert_int_equal(ledger_count(p->tx_id), 1);
+	fc_gw_result_clear(&r);
+	fc_gw_proposal_free(p);
+	/* a is dropped now: nothing goes there any more */
+	assert_int_equal(fc_gwclient_set_endpoints(c, &eps[1], 1, NULL), FC_OK);
+	assert_string_equal(fc_gwclient_gateway(c), "b");
+	p = build(x, "kv", "insert", "s3");
+	assert_int_equal(fc_gwclient_send_sync(c, FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT, p, &r),
+			 FC_OK);
+	assert_string_equal(r.gateway, "b");
+	fc_gw_result_clear(&r);
+	fc_gw_proposal_free(p);
+	fc_gwclient_destroy(c);
+	fake_join(a);
+	fake_join(b);
+	assert_int_equal(a->n_submit, 2);
+	assert_int_equal(b->n_submit, 2);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -739,6 +954,10 @@ int main(void)
 	    cmocka_unit_test(test_failover_unknown_outcome),
 	    cmocka_unit_test(test_unknown_outcome_times_out),
 	    cmocka_unit_test(test_gateway_gave_up),
+	    cmocka_unit_test(test_refused_goes_elsewhere),
+	    cmocka_unit_test(test_refused_pipelined),
+	    cmocka_unit_test(test_refused_everywhere),
+	    cmocka_unit_test(test_set_endpoints),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -40,6 +40,27 @@
  * When every endpoint refused a connect in a row, pending requests fail with
  * FC_ECLOSED (an unknown-outcome submission says so in its message).
  *
+ * REFUSED UNEXECUTED. A gateway answers FC_EAGAIN only for a request it did
+ * not execute (a compute server that is draining: "send it to another
+ * gateway"); that answer, and no other, proves non-execution, so the client
+ * sends that request again, submissions included, on the next endpoint.
+ * Since the gateway is leaving, the client moves its connection too: new
+ * requests go to the next endpoint, while the answers to requests already
+ * written to the refusing gateway are still taken from its connection
+ * (closed once none is awaited; if it is lost first, those follow the rules
+ * above). Bounded: a request is sent again at most until it has been refused
+ * as many times as there are endpoints, and never after its deadline; then
+ * the caller gets FC_EAGAIN ("refused unexecuted by N gateway(s)"), which
+ * still means the request was not executed. A status query of an
+ * unknown-outcome submission refused that way fails with FC_ECLOSED,
+ * outcome unknown. With one endpoint, FC_EAGAIN reaches the caller at once.
+ *
+ * ENDPOINT LIST. fc_gwclient_set_endpoints() replaces the list at run time
+ * (e.g. from fc_discover_compute: servers that join, drain or leave); what
+ * is pending is not disturbed. The endpoint in use stays in use; if it is
+ * not in the new list it is kept (last) until the client leaves it, and
+ * dropped by a later replacement.
+ *
  * THREADS: a client and its callbacks belong to its loop's thread.
  * Identities and built proposals are immutable and may be shared by threads.
  *
@@ -181,11 +202,19 @@ int fc_gwclient_send_sync(struct fc_gwclient *c, Flexchain__GatewayMode mode,
 			  const struct fc_gw_proposal *p, struct fc_gw_result *res);
 int fc_gwclient_status_sync(struct fc_gwclient *c, const char *tx_id, struct fc_gw_result *res);
 
+/* Replaces the endpoint list with eps[0..n) (copied); see ENDPOINT LIST.
+ * On c's loop thread, also from a callback (the callback's
+ * res->gateway is not valid after this call). FC_EINVAL for an empty list,
+ * FC_ESTATE once closing, FC_ENOMEM (the old list stays). */
+int fc_gwclient_set_endpoints(struct fc_gwclient *c, const struct fc_gw_endpoint *eps, size_t n,
+			      char *errmsg);
+
 /* Requests not yet answered. */
 size_t fc_gwclient_pending(const struct fc_gwclient *c);
 /* Id of the endpoint currently used. */
 const char *fc_gwclient_gateway(const struct fc_gwclient *c);
-/* Number of times the client moved to another endpoint. */
+/* Number of times the client moved to another endpoint (connection lost,
+ * connect failed, or a refusal). */
 uint64_t fc_gwclient_failovers(const struct fc_gwclient *c);
 
 /* Caller's loop: fails pending requests with FC_ECLOSED, closes the
