@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "computed.h"
+#include "fc_err.h"
 #include "fc_chaincfg_rebuild.h"
 #include "fc_log.h"
 #include "fc_mem.h"
@@ -50,6 +51,8 @@ void cd_cfg_destroy(struct cd_server *s)
 		return;
 	fc_storage_client_destroy(s->cc_sc);
 	s->cc_sc = NULL;
+	fc_chaincfg_unref(s->st_cc);
+	s->st_cc = NULL;
 	fc_chaincfg_unref(s->cc_sc_cfg);
 	s->cc_sc_cfg = NULL;
 	for (size_t i = 0; i < s->n_hist; i++)
@@ -94,9 +97,102 @@ struct fc_chaincfg *cd_cfg_known(struct cd_server *s, uint64_t h)
 	return c;
 }
 
+static int same_storage(const struct fc_config *a, const struct fc_config *b)
+{
+	if (a->storage.n_replicas != b->storage.n_replicas)
+		return 0;
+	for (size_t i = 0; i < a->storage.n_replicas; i++) {
+		const struct fc_config_node *x = &a->storage.replicas[i], *y = &b->storage.replicas[i];
+		if (strcmp(x->id, y->id) != 0 || strcmp(x->host, y->host) != 0 ||
+		    x->port != y->port)
+			return 0;
+	}
+	return 1;
+}
+
+/* c becomes the newest snapshot (cc_mu held): when its storage replicas
+ * differ from those readers use, readers follow them. */
+static void follow_storage(struct cd_server *s, struct fc_chaincfg *c)
+{
+	const struct fc_config *now = s->st_cc ? fc_chaincfg_config(s->st_cc) : s->cfg;
+	const struct fc_config *next = fc_chaincfg_config(c);
+
+	if (same_storage(now, next))
+		return;
+	fc_chaincfg_unref(s->st_cc);
+	s->st_cc = fc_chaincfg_ref(c);
+	atomic_fetch_add(&s->st_gen, 1);
+	if (s->state)
+		cd_state_follow(s->state, next, fc_chaincfg_ref(c));
+	fc_log(FC_LOG_INFO, COMP, "storage replicas changed", "from_height=%llu replicas=%zu",
+	       (unsigned long long)fc_chaincfg_from_height(c), next->storage.n_replicas);
+}
+
+const struct fc_config *cd_cfg_storage(struct cd_server *s, struct fc_chaincfg **keep,
+				       uint64_t *gen)
+{
+	const struct fc_config *cfg;
+
+	pthread_mutex_lock(&s->cc_mu);
+	*keep = s->st_cc ? fc_chaincfg_ref(s->st_cc) : NULL;
+	cfg = s->st_cc ? fc_chaincfg_config(s->st_cc) : s->cfg;
+	if (gen)
+		*gen = atomic_load(&s->st_gen);
+	pthread_mutex_unlock(&s->cc_mu);
+	return cfg;
+}
+
+struct cd_sc *cd_sc_ref(struct cd_sc *x)
+{
+	if (x)
+		atomic_fetch_add(&x->refs, 1);
+	return x;
+}
+
+void cd_sc_unref(struct cd_sc *x)
+{
+	if (!x || atomic_fetch_sub(&x->refs, 1) != 1)
+		return;
+	fc_storage_client_destroy(x->sc);
+	fc_chaincfg_unref(x->cc);
+	fc_free(x);
+}
+
+int cd_sc_follow(struct cd_server *s, struct cd_sc **cur, const struct fc_storage_client_opts *opts,
+		 char *errmsg)
+{
+	struct cd_sc *x;
+	const struct fc_config *cfg;
+	struct fc_chaincfg *keep = NULL;
+	uint64_t gen;
+	int rc;
+
+	if (*cur && (*cur)->gen == atomic_load(&s->st_gen))
+		return FC_OK;
+	cfg = cd_cfg_storage(s, &keep, &gen);
+	x = fc_calloc(1, sizeof *x);
+	if (!x) {
+		fc_chaincfg_unref(keep);
+		return fc_errf(errmsg, FC_ENOMEM, "storage client: out of memory");
+	}
+	rc = fc_storage_client_create(cfg, opts, &x->sc, errmsg);
+	if (rc != FC_OK) {
+		fc_chaincfg_unref(keep);
+		fc_free(x);
+		return rc;
+	}
+	atomic_init(&x->refs, 1);
+	x->cc = keep;
+	x->gen = gen;
+	cd_sc_unref(*cur);
+	*cur = x;
+	return FC_OK;
+}
+
 /* A snapshot becomes the newest (cc_mu held; takes the reference). */
 static void push(struct cd_server *s, struct fc_chaincfg *c)
 {
+	follow_storage(s, c);
 	if (s->n_hist == CD_CFG_HIST)
 		fc_chaincfg_unref(s->cc_hist[--s->n_hist]);
 	memmove(&s->cc_hist[1], &s->cc_hist[0], s->n_hist * sizeof *s->cc_hist);

@@ -61,6 +61,31 @@
 #include "state.h"
 
 struct fc_storage_client;
+struct fc_storage_client_opts;
+
+/* Storage clients follow the storage replicas of the configuration in
+ * force (cfgtrack.c): a storage client is single-threaded, so each thread
+ * owns one, wrapped in a reference-counted cd_sc; at a quiet point of its
+ * loop (between two requests) the thread calls cd_sc_follow, which swaps
+ * in a client for the replicas in force when they changed since its client
+ * was made. Whatever still borrows the old client (a validate request that
+ * V1 ran with) holds a reference, so the old client is closed only when
+ * the last user is done. */
+struct cd_sc {
+	atomic_int refs;
+	struct fc_storage_client *sc;
+	struct fc_chaincfg *cc; /* whose configuration sc borrows; NULL: the file's */
+	uint64_t gen;		/* st_gen it was made for */
+};
+
+/* Endorsers of other organisations (peers.c). */
+#define CD_PEERS_MAX 256
+struct cd_peer {
+	char id[FC_CONFIG_NAME_MAX + 1];
+	char org[FC_CONFIG_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+};
 
 /* Who this server is: from the config, or from --org/--host/--port. */
 struct cd_self {
@@ -183,6 +208,7 @@ struct cd_vreq {
 	struct fc_chaincfg *cc;
 	struct fc_validate_opts vo;
 	struct fc_storage_client *sc;
+	struct cd_sc *scr; /* the reference that keeps sc */
 };
 
 /* Snapshots kept besides the newest (cfgtrack.c). */
@@ -199,8 +225,8 @@ struct cd_server {
 	struct cd_state *state;
 	struct fc_tpool *vpool, *gwpool;
 	struct cd_state_h *v2_state;	      /* v2 thread's */
-	struct fc_storage_client *v1_storage; /* v1 thread's (tx index) */
-	struct fc_storage_client *v2_storage; /* v2 thread's (tx index, V1 again) */
+	struct cd_sc *v1_storage; /* v1 thread's (tx index) */
+	struct cd_sc *v2_storage; /* v2 thread's (tx index, V1 again) */
 
 	/* Chain configuration (cfgtrack.c): cc is in force from its first
 	 * height on, and blocks below cc_next are folded into it; cc_hist[]
@@ -217,6 +243,11 @@ struct cd_server {
 	struct fc_chaincfg *cc_sc_cfg;
 	size_t cc_sc_last;		   /* replica of cc_sc that answered last */
 	atomic_uint_fast64_t decided_next; /* events: blocks below are decided */
+	/* The storage replicas readers use (cc_mu): those of st_cc, the newest
+	 * snapshot that changed them (NULL: the file's); st_gen counts the
+	 * changes. */
+	struct fc_chaincfg *st_cc;
+	atomic_uint_fast64_t st_gen;
 
 	uv_loop_t loop;
 	struct fc_net_server *srv;
@@ -284,6 +315,30 @@ struct fc_chaincfg *cd_cfg_known(struct cd_server *s, uint64_t h);
  * fc_chaincfg_rebuild and of the storage client; FC_ENOTFOUND when h is
  * older than every snapshot kept. */
 int cd_cfg_at(struct cd_server *s, uint64_t h, struct fc_chaincfg **out, char *errmsg);
+
+/* The storage replicas in force for readers: their configuration (the
+ * file's, or that of *keep, a new reference or NULL, which must outlive
+ * any client made on it) and *gen (may be NULL). */
+const struct fc_config *cd_cfg_storage(struct cd_server *s, struct fc_chaincfg **keep,
+				       uint64_t *gen);
+/* Makes *cur a client for the replicas in force when it is NULL or was
+ * made for other ones (opts may be NULL). On error *cur is left as it was. */
+int cd_sc_follow(struct cd_server *s, struct cd_sc **cur, const struct fc_storage_client_opts *opts,
+		 char *errmsg);
+struct cd_sc *cd_sc_ref(struct cd_sc *x);
+void cd_sc_unref(struct cd_sc *x);
+
+/* peers.c: the compute registry (see there). cd_peers_start starts the
+ * thread that refreshes it; cd_peers_stop (after s->stop is set) joins it
+ * and forgets the registry. cd_peers_pick fills out[0..max) with the
+ * candidates of org, best first (*from_registry: 1 when they come from the
+ * registry, 0 from the file); cd_peers_busy counts a request sent (+1) or
+ * answered (-1) to p. Thread-safe. */
+int cd_peers_start(struct cd_server *s, char *errmsg);
+void cd_peers_stop(void);
+size_t cd_peers_pick(struct cd_server *s, const char *org, struct cd_peer *out, size_t max,
+		     int *from_registry);
+void cd_peers_busy(const struct cd_peer *p, int delta);
 
 /* link.c: the orderer side (member, v1, v2, events threads). */
 int cd_link_start(struct cd_server *s, char *errmsg);

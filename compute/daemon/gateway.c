@@ -177,8 +177,9 @@ static int transient(int rc)
 	       rc == FC_ECLOSED || rc == FC_EAGAIN || rc == FC_EPROTO;
 }
 
-/* Asks compute servers of org (configuration order, starting at a random
- * one) to endorse; the first whose endorsement matches ours decides.
+/* Asks compute servers of org (cd_peers_pick: the live ones of the
+ * compute registry, fewest requests in flight first, else the
+ * configuration file's) to endorse; the first whose endorsement matches ours decides.
  * FC_EVERIFY (forged) and deterministic execution errors end the search;
  * unreachable, draining or busy servers, and servers whose rwset or response
  * differs from ours (FC_EMISMATCH: they or we read other state; *mm says
@@ -188,21 +189,21 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 		   ProtobufCBinaryData sig, const struct cd_endorsed *mine, uint64_t deadline,
 		   struct peer_end *out, struct mismatch *mm, char *errmsg)
 {
-	const struct fc_config *cfg = s->cfg;
-	size_t cand[256], nc = 0, start;
+	struct cd_peer *cand = fc_calloc(CD_PEERS_MAX, sizeof *cand);
+	size_t nc;
 	int rc = FC_ENOTFOUND, mismatched = 0;
 	char last[FC_ERRMSG_LEN] = "";
 
-	for (size_t i = 0; i < cfg->n_compute && nc < 256; i++)
-		if (strcmp(cfg->compute[i].org, org) == 0 &&
-		    strcmp(cfg->compute[i].id, s->self.id) != 0)
-			cand[nc++] = i;
-	if (nc == 0)
-		return fc_errf(errmsg, FC_ENOTFOUND, "no compute server of %s in the configuration",
-			       org);
-	start = (size_t)rand() % nc;
+	if (!cand)
+		return fc_errf(errmsg, FC_ENOMEM, "endorsers of %s: out of memory", org);
+	nc = cd_peers_pick(s, org, cand, CD_PEERS_MAX, NULL);
+	if (nc == 0) {
+		fc_free(cand);
+		return fc_errf(errmsg, FC_ENOTFOUND,
+			       "no compute server of %s in the registry or the configuration", org);
+	}
 	for (size_t k = 0; k < nc && cd_now_ms() < deadline; k++) {
-		const struct fc_config_node *n = &cfg->compute[cand[(start + k) % nc]];
+		const struct cd_peer *n = &cand[k];
 		Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 		Flexchain__EndorseRequest er = FLEXCHAIN__ENDORSE_REQUEST__INIT;
 		uint64_t left = deadline - cd_now_ms();
@@ -212,9 +213,11 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 		er.client_signature = sig;
 		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REQUEST;
 		m.endorse_request = &er;
+		cd_peers_busy(n, 1);
 		rc = cd_connpool_call(
 		    gw.pool, n->host, n->port, &m, CONNECT_MS,
 		    left < ENDORSE_TIMEOUT_MS ? (unsigned)left : ENDORSE_TIMEOUT_MS, &r, NULL, e);
+		cd_peers_busy(n, -1);
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REPLY) {
 			rc = fc_errf(e, FC_EPROTO, "unexpected reply");
 		} else if (rc == FC_OK && r->endorse_reply->code != FC_OK) {
@@ -222,7 +225,9 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 			fc_errf(e, rc, "%s", r->endorse_reply->message);
 			if (!transient(rc)) {
 				fc_wire_free((ProtobufCMessage *)r);
-				return fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
+				rc = fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
+				fc_free(cand);
+				return rc;
 			}
 		} else if (rc == FC_OK) {
 			Flexchain__EndorseReply *er2 = r->endorse_reply;
@@ -231,11 +236,14 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 			if (rc == FC_OK) {
 				out->reply = r;
 				out->org = org;
+				fc_free(cand);
 				return FC_OK;
 			}
 			if (rc != FC_EMISMATCH) {
 				fc_wire_free((ProtobufCMessage *)r);
-				return fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
+				rc = fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
+				fc_free(cand);
+				return rc;
 			}
 			struct mismatch x;
 			cd_rwset_compare_reads(mine->res.rwset, er2->rwset, &x.mine_newer,
@@ -252,6 +260,7 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 		fc_log(FC_LOG_DEBUG, COMP, "endorser unavailable or differing",
 		       "peer=%s reason=\"%s\"", n->id, e);
 	}
+	fc_free(cand);
 	if (mismatched)
 		return fc_errf(errmsg, FC_EMISMATCH, "endorsement of %s differs from ours (%s)",
 			       org, last);
@@ -677,7 +686,10 @@ static void handle_tx_query(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	char errmsg[FC_ERRMSG_LEN] = "";
 	int rc;
 
-	rc = fc_storage_client_create(s->cfg, NULL, &sc, errmsg);
+	struct fc_chaincfg *keep = NULL;
+	const struct fc_config *scfg = cd_cfg_storage(s, &keep, NULL);
+
+	rc = fc_storage_client_create(scfg, NULL, &sc, errmsg);
 	if (rc == FC_OK) {
 		rc = FC_EIO;
 		for (size_t r = 0; r < fc_storage_client_replicas(sc) && rc != FC_OK; r++)
@@ -694,6 +706,7 @@ static void handle_tx_query(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	if (ti)
 		fc_wire_free(&ti->base);
 	fc_storage_client_destroy(sc);
+	fc_chaincfg_unref(keep);
 	cd_request_done(s);
 }
 

@@ -110,6 +110,7 @@ static void vreq_free(struct cd_vreq *r)
 	fc_validate_verdict_free(r->verdict);
 	fc_wire_free((ProtobufCMessage *)r->msg);
 	fc_chaincfg_unref(r->cc);
+	cd_sc_unref(r->scr);
 	fc_free(r);
 }
 
@@ -194,13 +195,16 @@ static int txids_committed(void *ud, const char *const *ids, size_t n, bool *see
 /* Runs V1 of r's block with snapshot cc (takes the reference) and storage
  * client sc (the calling thread's), replacing an earlier V1. */
 static int vreq_v1(struct cd_server *s, struct cd_vreq *r, struct fc_chaincfg *cc,
-		   struct fc_storage_client *sc, char *err)
+		   struct cd_sc *sc, char *err)
 {
 	fc_validate_job_free(r->job);
 	r->job = NULL;
 	fc_chaincfg_unref(r->cc);
 	r->cc = cc;
-	r->sc = sc;
+	cd_sc_ref(sc);
+	cd_sc_unref(r->scr);
+	r->scr = sc;
+	r->sc = sc->sc;
 	memset(&r->vo, 0, sizeof r->vo);
 	r->vo.castore = fc_chaincfg_castore(cc);
 	r->vo.pool = s->vpool;
@@ -222,6 +226,16 @@ static int vreq_v1(struct cd_server *s, struct cd_vreq *r, struct fc_chaincfg *c
 
 /* ------------------------------------------------------------- V1 / V2 */
 
+/* Between two requests: the thread's storage client follows the replicas
+ * in force (computed.h); a failure keeps the old one until next time. */
+static void follow_storage(struct cd_server *s, struct cd_sc **sc)
+{
+	char err[FC_ERRMSG_LEN];
+
+	if (cd_sc_follow(s, sc, NULL, err) != FC_OK)
+		fc_log(FC_LOG_WARN, COMP, "storage client not renewed", "reason=\"%s\"", err);
+}
+
 static void *v1_main(void *arg)
 {
 	struct cd_server *s = arg;
@@ -235,6 +249,7 @@ static void *v1_main(void *arg)
 		if (!r)
 			continue;
 		err[0] = 0;
+		follow_storage(s, &s->v1_storage);
 		/* Ahead of the decisions: the snapshot known for this height;
 		 * V2 checks it is the one in force. */
 		cc = cd_cfg_known(s, vreq_height(r));
@@ -302,6 +317,7 @@ static void *v2_main(void *arg)
 
 		if (!r)
 			continue;
+		follow_storage(s, &s->v2_storage);
 		b = r->msg->validate_request->block;
 		h = vreq_height(r);
 		if (!wait_applied(s, h)) {
@@ -601,7 +617,7 @@ static void cfg_follow(struct cd_server *s)
 	fc_chaincfg_unref(cc);
 }
 
-static void events_session(struct cd_server *s, struct fc_storage_client *sc)
+static void events_session(struct cd_server *s, struct cd_sc **sc)
 {
 	uint64_t epoch, next_sweep = 0;
 	int target = get_leader(s, &epoch);
@@ -652,8 +668,9 @@ static void events_session(struct cd_server *s, struct fc_storage_client *sc)
 			break;
 		}
 		if (cd_now_ms() >= next_sweep) {
-			cd_gateway_sweep(s, sc);
+			cd_gateway_sweep(s, (*sc)->sc);
 			cfg_follow(s);
+			follow_storage(s, sc);
 			cd_metrics_probe_height(s);
 			next_sweep = cd_now_ms() + 500;
 		}
@@ -669,22 +686,23 @@ out:
 static void *events_main(void *arg)
 {
 	struct cd_server *s = arg;
-	struct fc_storage_client *sc = NULL;
+	struct cd_sc *sc = NULL;
 	char err[FC_ERRMSG_LEN];
 
-	if (fc_storage_client_create(s->cfg, NULL, &sc, err) != FC_OK) {
+	if (cd_sc_follow(s, &sc, NULL, err) != FC_OK) {
 		fc_log(FC_LOG_ERROR, COMP, "events: storage client", "reason=\"%s\"", err);
 		return NULL;
 	}
 	while (!atomic_load(&s->stop)) {
-		events_session(s, sc);
+		events_session(s, &sc);
 		if (!atomic_load(&s->stop)) {
-			cd_gateway_sweep(s, sc);
+			follow_storage(s, &sc);
+			cd_gateway_sweep(s, sc->sc);
 			cd_metrics_probe_height(s);
 			sleep_ms(100);
 		}
 	}
-	fc_storage_client_destroy(sc);
+	cd_sc_unref(sc);
 	return NULL;
 }
 
@@ -694,9 +712,9 @@ int cd_link_start(struct cd_server *s, char *errmsg)
 {
 	int rc;
 
-	rc = fc_storage_client_create(s->cfg, NULL, &s->v1_storage, errmsg);
+	rc = cd_sc_follow(s, &s->v1_storage, NULL, errmsg);
 	if (rc == FC_OK)
-		rc = fc_storage_client_create(s->cfg, NULL, &s->v2_storage, errmsg);
+		rc = cd_sc_follow(s, &s->v2_storage, NULL, errmsg);
 	if (rc != FC_OK)
 		return rc;
 	if (pthread_create(&s->v1_th, NULL, v1_main, s) != 0)
@@ -711,7 +729,10 @@ int cd_link_start(struct cd_server *s, char *errmsg)
 	if (pthread_create(&s->events_th, NULL, events_main, s) != 0)
 		return fc_errf(errmsg, FC_EIO, "start thread events");
 	s->threads_started = 4;
-	return FC_OK;
+	rc = cd_peers_start(s, errmsg);
+	if (rc == FC_OK)
+		s->threads_started = 5;
+	return rc;
 }
 
 void cd_link_join(struct cd_server *s)
@@ -730,6 +751,8 @@ void cd_link_join(struct cd_server *s)
 		pthread_join(s->member_th, NULL);
 	if (s->threads_started >= 4)
 		pthread_join(s->events_th, NULL);
+	if (s->threads_started >= 5)
+		cd_peers_stop();
 	s->threads_started = 0;
 	lists[0] = s->v1_head;
 	lists[1] = s->v2_head;
@@ -743,8 +766,8 @@ void cd_link_join(struct cd_server *s)
 	if (s->v2_state)
 		cd_state_release(s->state, s->v2_state, 0);
 	s->v2_state = NULL;
-	fc_storage_client_destroy(s->v1_storage);
+	cd_sc_unref(s->v1_storage);
 	s->v1_storage = NULL;
-	fc_storage_client_destroy(s->v2_storage);
+	cd_sc_unref(s->v2_storage);
 	s->v2_storage = NULL;
 }

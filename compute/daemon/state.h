@@ -22,6 +22,7 @@
 #include "flexchain.pb-c.h"
 
 struct fc_config;
+struct fc_chaincfg;
 struct fc_metric;
 
 #define CD_HEIGHT_UNKNOWN UINT64_MAX
@@ -66,6 +67,8 @@ struct cd_state;
 struct cd_state_h {
 	struct cd_state_h *next; /* free list */
 	void *h;
+	uint64_t gen;		/* cd_state_follow generation it was opened at */
+	struct fc_chaincfg *cc; /* keeps the configuration h was opened with */
 };
 
 /* Picks the memory pool when cfg has memory nodes and this build has the
@@ -75,6 +78,11 @@ int cd_state_create(const struct fc_config *cfg, const struct cd_state_metrics *
 		    struct cd_state **out, char *errmsg);
 void cd_state_destroy(struct cd_state *st);
 const struct cd_state_ops *cd_state_ops_of(const struct cd_state *st);
+/* The storage replicas changed (storage source only; a no-op for the memory
+ * source): handles opened from now on use cfg, kept alive by keep (a new
+ * reference taken over, may be NULL); older handles are closed when next
+ * acquired or released. Thread-safe. */
+void cd_state_follow(struct cd_state *st, const struct fc_config *cfg, struct fc_chaincfg *keep);
 int cd_state_acquire(struct cd_state *st, struct cd_state_h **out, char *errmsg);
 /* broken != 0: the handle saw a connection error; it is closed, not reused. */
 void cd_state_release(struct cd_state *st, struct cd_state_h *h, int broken);

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fc_chaincfg.h"
 #include "fc_config.h"
 #include "fc_ctl.h"
 #include "fc_err.h"
@@ -502,6 +503,18 @@ static void relieve(struct memd *d)
 	fc_mempool_reclaim(d->mp, 0, NULL);
 }
 
+/* The storage replicas read follow the chain configuration through the
+ * blocks below `to` (0: only what is still to do); a failure is retried
+ * at the next append. */
+static void follow(struct memd *d, uint64_t to)
+{
+	char em[FC_ERRMSG_LEN] = "";
+
+	if (memd_store_follow(d->st, to, em) != FC_OK)
+		fc_log(FC_LOG_WARN, COMP, "chain configuration not followed",
+		       "to=%llu reason=\"%s\"", (unsigned long long)to, em);
+}
+
 /* Follows the chain: a fresh node whose storage pool already holds blocks
  * starts at the storage pool's height with every bucket incomplete. */
 static int ensure_started(struct memd *d, char *errmsg)
@@ -518,9 +531,11 @@ static int ensure_started(struct memd *d, char *errmsg)
 	if (empty)
 		return FC_OK; /* nothing committed yet: complete, first block next */
 	rc = fc_mempool_start_at(d->mp, h, errmsg);
-	if (rc == FC_OK)
+	if (rc == FC_OK) {
 		fc_log(FC_LOG_INFO, COMP, "following the chain", "from_height=%llu",
 		       (unsigned long long)h);
+		follow(d, h + 1);
+	}
 	return rc;
 }
 
@@ -582,6 +597,9 @@ static int apply_block(struct memd *d, const Flexchain__Block *b, const Protobuf
 	}
 	if (rc == FC_OK)
 		map_switch(d, sm);
+	if (rc == FC_OK && status->len >= b->n_envelopes &&
+	    fc_chaincfg_block_changes(b, status->data) > 0)
+		follow(d, h + 1);
 out:
 	fc_free(w);
 	return rc;
@@ -643,6 +661,7 @@ static int on_append(struct memd *d, const Flexchain__LedgerAppend *la, uint64_t
 	rc = memd_store_verify(d->st, la, errmsg);
 	if (rc != FC_OK)
 		return rc;
+	follow(d, 0);
 	h = la->block->header->height;
 	/* The orderer sends it after the storage write quorum: durable. */
 	fc_mempool_set_durable(d->mp, h);

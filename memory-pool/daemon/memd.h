@@ -30,7 +30,8 @@ int memd_conf_get(const struct fc_config *cfg, const char *id, struct memd_conf 
 void memd_conf_free(struct memd_conf *c);
 
 /* The storage pool as the daemon uses it: signature checks, heights, blocks,
- * state. One client (blocking), used from the loop thread only. */
+ * state. One client (blocking), used from the loop thread only, for the
+ * storage replicas of the chain configuration in force (memd_store_follow). */
 struct memd_store;
 int memd_store_open(const struct fc_config *cfg, struct memd_store **out, char *errmsg);
 void memd_store_close(struct memd_store *s);
@@ -47,6 +48,11 @@ int memd_store_blocks(struct memd_store *s, uint64_t from, uint64_t count,
  * (one StateQuery to the first such replica). */
 int memd_store_state(struct memd_store *s, const ProtobufCBinaryData *keys, size_t n,
 		     uint64_t min_height, Flexchain__StateReply **out, char *errmsg);
+
+/* Folds the chain configuration through the decided blocks below `to`
+ * (asked earlier and not done yet: retried) and, when the storage replicas
+ * in force changed, reads from those from now on. Blocking; loop thread. */
+int memd_store_follow(struct memd_store *s, uint64_t to, char *errmsg);
 
 /* Runs the memory node `id` of cfg until SIGTERM/SIGINT (memd.c). */
 int memd_run(const struct fc_config *cfg, const char *id, char *errmsg);

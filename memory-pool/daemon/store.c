@@ -1,7 +1,16 @@
 /* flexchain-memory: its view of the configuration and of the storage pool
- * (see memd.h for why this is a file of its own). */
+ * (see memd.h for why this is a file of its own).
+ *
+ * The storage replicas read are those of the chain configuration in force:
+ * the tracker folds the decided blocks (fc_chaincfg_rebuild, from the
+ * storage pool) up to the height asked for by memd_store_follow, and when
+ * the snapshot's replicas differ from the client's, the client is replaced
+ * by one for the new replicas (the loop thread is the only user, so the
+ * swap happens between two requests). */
 #include <string.h>
 
+#include "fc_chaincfg.h"
+#include "fc_chaincfg_rebuild.h"
 #include "fc_config.h"
 #include "fc_err.h"
 #include "fc_log.h"
@@ -13,9 +22,14 @@
 #define COMP "memd"
 
 struct memd_store {
-	const struct fc_config *cfg;
+	const struct fc_config *cfg;  /* the file's */
+	const struct fc_config *rcfg; /* whose replicas cl reads: cfg or rcc's */
+	struct fc_chaincfg *rcc;      /* keeps rcfg; NULL: the file's */
 	struct fc_storage_client *cl;
 	fc_crypto_castore *cs;
+	struct fc_chaincfg *cc; /* in force at height next */
+	uint64_t next, want;	/* folded below next; asked to fold below want */
+	size_t pref;		/* replica that answered a BlockQuery last */
 };
 
 int memd_conf_get(const struct fc_config *cfg, const char *id, struct memd_conf *out, char *errmsg)
@@ -57,15 +71,20 @@ int memd_store_open(const struct fc_config *cfg, struct memd_store **out, char *
 	*out = NULL;
 	if (!s)
 		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
-	s->cfg = cfg;
+	s->cfg = s->rcfg = cfg;
 	rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
 	if (rc != FC_OK)
 		goto fail;
-	rc = fc_storage_client_create(cfg, NULL, &s->cl, errmsg);
+	rc = fc_chaincfg_genesis(cfg, &s->cc, errmsg);
 	if (rc != FC_OK)
 		goto fail_cs;
+	rc = fc_storage_client_create(cfg, NULL, &s->cl, errmsg);
+	if (rc != FC_OK)
+		goto fail_cc;
 	*out = s;
 	return FC_OK;
+fail_cc:
+	fc_chaincfg_unref(s->cc);
 fail_cs:
 	fc_crypto_castore_destroy(s->cs);
 fail:
@@ -78,8 +97,59 @@ void memd_store_close(struct memd_store *s)
 	if (!s)
 		return;
 	fc_storage_client_destroy(s->cl);
+	fc_chaincfg_unref(s->rcc);
+	fc_chaincfg_unref(s->cc);
 	fc_crypto_castore_destroy(s->cs);
 	fc_free(s);
+}
+
+static int same_storage(const struct fc_config *a, const struct fc_config *b)
+{
+	if (a->storage.n_replicas != b->storage.n_replicas)
+		return 0;
+	for (size_t i = 0; i < a->storage.n_replicas; i++) {
+		const struct fc_config_node *x = &a->storage.replicas[i], *y = &b->storage.replicas[i];
+		if (strcmp(x->id, y->id) != 0 || strcmp(x->host, y->host) != 0 ||
+		    x->port != y->port)
+			return 0;
+	}
+	return 1;
+}
+
+static int fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out, char *errmsg)
+{
+	struct memd_store *s = ud;
+
+	return fc_storage_get_blocks_any(s->cl, &s->pref, from, count, out, errmsg);
+}
+
+int memd_store_follow(struct memd_store *s, uint64_t to, char *errmsg)
+{
+	struct fc_chaincfg_source src = {.fetch = fetch, .ud = s};
+	struct fc_storage_client *cl = NULL;
+	const struct fc_config *next;
+	int rc;
+
+	if (to > s->want)
+		s->want = to;
+	if (s->want <= s->next)
+		return FC_OK;
+	rc = fc_chaincfg_rebuild(&s->cc, &s->next, s->want, &src, errmsg);
+	next = fc_chaincfg_config(s->cc);
+	/* what was folded counts even when the rest failed */
+	if (same_storage(s->rcfg, next))
+		return rc;
+	if (fc_storage_client_create(next, NULL, &cl, errmsg) != FC_OK)
+		return fc_errwrap(errmsg, FC_EIO, "storage client for the replicas in force");
+	fc_storage_client_destroy(s->cl);
+	fc_chaincfg_unref(s->rcc);
+	s->cl = cl;
+	s->rcc = fc_chaincfg_ref(s->cc);
+	s->rcfg = next;
+	s->pref = 0;
+	fc_log(FC_LOG_INFO, COMP, "storage replicas changed", "from_height=%llu replicas=%zu",
+	       (unsigned long long)fc_chaincfg_from_height(s->cc), next->storage.n_replicas);
+	return rc;
 }
 
 int memd_store_verify(struct memd_store *s, const Flexchain__LedgerAppend *la, char *errmsg)
@@ -155,7 +225,7 @@ int memd_store_state(struct memd_store *s, const ProtobufCBinaryData *keys, size
 			return FC_OK;
 		/* A lagging replica could hand back versions older than ours. */
 		rc = fc_errf(errmsg, FC_EAGAIN, "%s is at height %llu, below %llu",
-			     s->cfg->storage.replicas[i].id,
+			     s->rcfg->storage.replicas[i].id,
 			     (unsigned long long)(*out)->applied_height,
 			     (unsigned long long)min_height);
 		fc_wire_free(&(*out)->base);
