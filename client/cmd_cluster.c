@@ -50,7 +50,8 @@ static const char status_usage[] =
     "port answers; \"draining\" for a compute server the leader reports as\n"
     "leaving; \"down\" when the node answers nothing. Height is the applied\n"
     "height a storage replica or orderer reports over the control plane; for\n"
-    "compute servers and memory nodes, the height their metrics report.\n"
+    "compute servers and memory nodes, the last height their metrics say they\n"
+    "applied.\n"
     "A summary follows: live compute servers, memory nodes up and their\n"
     "occupancy, storage replicas up with the write quorum in force, orderers.\n"
     "\n"
@@ -197,10 +198,16 @@ static void probe_node(const struct fc_config *cfg, const struct target *n, unsi
 					snprintf(p->raft, sizeof p->raft, "%s",
 						 p->is_leader ? "leader" : "follower");
 			}
+			/* these count blocks applied (next height); shown, like the
+			 * HeightQuery answers, as the last height applied */
 			if ((fc_metrics_find(body, blen, "fc_compute_height", &v) == FC_OK ||
 			     fc_metrics_find(body, blen, "fc_memory_applied_height", &v) == FC_OK) &&
-			    v >= 0)
-				snprintf(p->height, sizeof p->height, "%.0f", v);
+			    v >= 0) {
+				if (v >= 1)
+					snprintf(p->height, sizeof p->height, "%.0f", v - 1);
+				else
+					snprintf(p->height, sizeof p->height, "empty");
+			}
 			if (fc_metrics_find(body, blen, "fc_memory_used_bytes", &v) == FC_OK)
 				p->used_bytes = v;
 			if (fc_metrics_find(body, blen, "fc_memory_region_bytes", &v) == FC_OK)
@@ -327,7 +334,8 @@ static int collect(const char *config, unsigned timeout, struct cli_chainview *v
 		snprintf(t->id, sizeof t->id, "%s", live[i].id);
 		snprintf(t->host, sizeof t->host, "%s", live[i].host);
 		t->port = live[i].port;
-		t->metrics_port = f ? f->metrics_port : 0;
+		t->metrics_port = live[i].metrics_port ? live[i].metrics_port
+						       : f ? f->metrics_port : 0;
 		t->not_in_file = f == NULL;
 		t->draining = live[i].draining;
 	}

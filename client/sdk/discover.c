@@ -80,6 +80,7 @@ static int copy_list(const Flexchain__ComputeList *l, struct fc_compute_info **o
 		snprintf(v[i].host, sizeof v[i].host, "%s", s->host ? s->host : "");
 		v[i].port = s->port <= 65535 ? (uint16_t)s->port : 0;
 		v[i].draining = s->draining;
+		v[i].metrics_port = s->metrics_port <= 65535 ? (uint16_t)s->metrics_port : 0;
 	}
 	*out = v;
 	*n = l->n_servers;

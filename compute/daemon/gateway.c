@@ -101,8 +101,12 @@ static void count_result(struct cd_server *s, int code)
 	fc_metric_inc(s->m.gw.results[o]);
 }
 
-static void reply_gw_err(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id,
-			 int code, const char *msg)
+/* An error answer. FC_EAGAIN tells a client that the request was NOT
+ * executed and may go to another gateway (fc_gwclient.h); only the drain
+ * refusal (reply_unexecuted) may say so, so any other FC_EAGAIN (from an
+ * endorser or an orderer, after execution) goes out as FC_EBUSY. */
+static void reply_gw_code(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id,
+			  int code, const char *msg)
 {
 	count_result(s, code);
 	Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
@@ -111,6 +115,18 @@ static void reply_gw_err(struct cd_server *s, uint64_t conn_id, uint64_t rid, co
 	r.message = (char *)(msg && msg[0] ? msg : fc_strerror(code));
 	r.tx_id = (char *)(tx_id ? tx_id : "");
 	reply_gw(s, conn_id, rid, &r);
+}
+
+static void reply_gw_err(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id,
+			 int code, const char *msg)
+{
+	reply_gw_code(s, conn_id, rid, tx_id, code == FC_EAGAIN ? FC_EBUSY : code, msg);
+}
+
+static void reply_unexecuted(struct cd_server *s, uint64_t conn_id, uint64_t rid,
+			     const char *tx_id, const char *msg)
+{
+	reply_gw_code(s, conn_id, rid, tx_id, FC_EAGAIN, msg);
 }
 
 /* ---------------------------------------------------------- state reader */
@@ -806,10 +822,10 @@ int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__Contro
 			 "compute server %s is draining (shutting down): request not executed, "
 			 "send it to another gateway",
 			 s->self.id);
-		reply_gw_err(s, conn_id, msg->request_id,
-			     msg->gateway_request->proposal ? msg->gateway_request->proposal->tx_id
-							    : "",
-			     FC_EAGAIN, m2);
+		reply_unexecuted(s, conn_id, msg->request_id,
+				 msg->gateway_request->proposal ? msg->gateway_request->proposal->tx_id
+								: "",
+				 m2);
 		fc_wire_free((ProtobufCMessage *)msg);
 		return FC_OK;
 	}

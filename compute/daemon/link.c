@@ -395,6 +395,7 @@ static int send_register(struct cd_server *s, struct fc_netc *c, char *err)
 	reg.cert = (ProtobufCBinaryData){dlen, (uint8_t *)der};
 	reg.address = addr;
 	reg.cores = fc_tpool_size(s->vpool);
+	reg.metrics_port = s->self.metrics_port;
 	m.request_id = 1;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_REGISTER;
 	m.register_ = &reg;

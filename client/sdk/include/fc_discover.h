@@ -31,6 +31,7 @@ struct fc_compute_info {
 	char host[256];
 	uint16_t port; /* 0: the server registered no usable address */
 	int draining;  /* deregistered, finishing its work: send it nothing new */
+	uint16_t metrics_port; /* its /metrics and /healthz port, 0 = none */
 };
 
 /* Live servers first (sorted by id), then draining ones. timeout_ms 0 means
