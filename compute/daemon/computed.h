@@ -257,6 +257,15 @@ struct cd_server {
 	struct cd_conn *conns; /* loop thread only */
 	uint64_t next_conn_id;
 	int phase; /* 0 serving, 1 draining gateway, 2 deregistered, 3 stopping */
+/* Draining timeline (server.c on_timer, gateway.c dispatch): for
+ * CD_DRAIN_GRACE_MS after SIGTERM client requests are still served (clients
+ * that discover gateways from the orderers learn within their refresh
+ * interval that this one is leaving); phase 1 ends only after that, once
+ * nothing is in flight; from then on client requests are refused unexecuted
+ * (FC_EAGAIN), and phase 2 lasts at least CD_LEAVE_MIN_MS so that those
+ * refusals reach the clients before the connections close. */
+#define CD_DRAIN_GRACE_MS 3000u
+#define CD_LEAVE_MIN_MS 500u
 	uint64_t drain_start_ms;
 
 	pthread_mutex_t mu;

@@ -38,8 +38,6 @@
 #define SUBMIT_DEADLINE_MS 30000u
 #define ENDORSE_TIMEOUT_MS 10000u
 #define CONNECT_MS 1000u
-/* Client requests still served after a drain began (see dispatch). */
-#define DRAIN_GRACE_MS 3000u
 /* Gathering endorsements, all rounds together. */
 #define GATHER_ATTEMPTS 3
 #define GATHER_BUDGET_MS 15000u
@@ -812,11 +810,11 @@ int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__Contro
 	/* Draining: the orderer learns it at once (deregistration), and
 	 * clients that discover gateways from it stop sending here within
 	 * their refresh interval; requests that arrive in the first
-	 * DRAIN_GRACE_MS are still served, later ones are refused unexecuted
+	 * CD_DRAIN_GRACE_MS are still served, later ones are refused unexecuted
 	 * with FC_EAGAIN ("send it to another gateway"). s->phase and
 	 * s->drain_start_ms belong to the loop thread, which runs this. */
 	if (client && atomic_load(&s->draining) &&
-	    !(s->phase == 1 && cd_now_ms() - s->drain_start_ms < DRAIN_GRACE_MS)) {
+	    !(s->phase == 1 && cd_now_ms() - s->drain_start_ms < CD_DRAIN_GRACE_MS)) {
 		char m2[FC_ERRMSG_LEN];
 		snprintf(m2, sizeof m2,
 			 "compute server %s is draining (shutting down): request not executed, "

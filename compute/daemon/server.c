@@ -189,11 +189,12 @@ static void stop_all(struct cd_server *s)
 	uv_close((uv_handle_t *)&s->timer, NULL);
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
+	/* The last replies go out (to the kernel, when the socket takes them)
+	 * before the connections close. */
+	on_wake(&s->wake);
 	if (s->srv)
 		fc_net_server_close(s->srv, NULL, NULL);
 	s->srv = NULL;
-	/* The async handle closes once the last replies went out. */
-	on_wake(&s->wake);
 	uv_close((uv_handle_t *)&s->wake, NULL);
 }
 
@@ -208,13 +209,14 @@ static void on_timer(uv_timer_t *t)
 	vpending = s->vpending;
 	pthread_mutex_unlock(&s->mu);
 	if (s->phase == 1 &&
-	    ((inflight == 0 && vpending == 0) || now - s->drain_start_ms > DRAIN_MAX_MS)) {
+	    ((inflight == 0 && vpending == 0 && now - s->drain_start_ms >= CD_DRAIN_GRACE_MS) ||
+	     now - s->drain_start_ms > DRAIN_MAX_MS)) {
 		fc_log(FC_LOG_INFO, COMP, "drained", "inflight=%zu validating=%zu", inflight,
 		       vpending);
 		atomic_store(&s->deregister, 1);
 		s->phase = 2;
 		s->drain_start_ms = now;
-	} else if (s->phase == 2 &&
+	} else if (s->phase == 2 && now - s->drain_start_ms >= CD_LEAVE_MIN_MS &&
 		   (atomic_load(&s->left) || now - s->drain_start_ms > LEAVE_MAX_MS)) {
 		stop_all(s);
 	}
