@@ -12,6 +12,8 @@ Usage: deploy/scale.sh add-compute N [--org ORG] [--host HOST] [--base-port P]
        deploy/scale.sh add-memory ID --port P --data-port D [--host HOST] [--org ORG]
                                      [--metrics-port M]
        deploy/scale.sh remove-memory ID
+       deploy/scale.sh add-storage ID --port P [--host HOST] [--org ORG] [--metrics-port M]
+       deploy/scale.sh remove-storage ID
        deploy/scale.sh -h|--help
 Common options: [--config FILE] [--dry-run]
 
@@ -23,9 +25,11 @@ add-compute N   for each of N new compute servers (ids compute-<host>-<k>):
                 systemctl start flexchain-compute@ID (Type=notify: returns
                 once the server serves). Organisations in turn unless --org.
 remove-compute  systemctl stop flexchain-compute@ID for the N servers started
-                last on this host, or the IDs given: SIGTERM makes each one
-                drain (no new requests, finish those held and the blocks it
-                validates, deregister) and systemctl waits for its exit.
+                last on this host (latest ActiveEnterTimestamp), or the IDs
+                given: SIGTERM makes each one drain (no new requests, finish
+                those held and the blocks it validates, deregister) and
+                systemctl waits for its exit; an exit other than a clean 0
+                is reported and makes the command fail.
 add-memory ID   flexchain crypto issue --kind memory, the node's own
                 configuration /etc/flexchain/memory-ID.yaml (the cluster's
                 plus this node) and a drop-in pointing the unit at it,
@@ -34,6 +38,17 @@ add-memory ID   flexchain crypto issue --kind memory, the node's own
                 ID:HOST:PORT:DATA_PORT (stops the node again if refused).
 remove-memory   flexchain config update --remove-memory ID, then
                 systemctl stop flexchain-memory@ID and removes its drop-in.
+add-storage ID  flexchain crypto issue --kind storage, a drop-in that starts
+                the replica outside the configuration file (flexchain-storage
+                --host --port --data-dir /var/lib/flexchain/ID), systemctl
+                start flexchain-storage@ID (ready once it has caught up from
+                the configured replicas), then the config transaction
+                flexchain config update --add-storage ID:HOST:PORT (stops the
+                replica again if refused).
+remove-storage  flexchain config update --remove-storage ID, then systemctl
+                stop flexchain-storage@ID and removes its drop-in (its data
+                stays in /var/lib/flexchain/ID).
+New identities are made readable by the account flexchain (the daemons' user).
 
 Options:
   -c, --config FILE  cluster YAML (default /etc/flexchain/cluster.yaml)
@@ -69,6 +84,43 @@ write_file() {
 	fi
 }
 
+# crypto_dir: the configuration's crypto_dir, absolute
+crypto_dir() {
+	python3 -c 'import os, sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+print(os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), c.get("crypto_dir") or "./crypto")))' "$config"
+}
+
+# issue ORG KIND ID: a new identity, readable by the daemons' account
+issue() {
+	run "$cli" crypto issue --config "$config" --org "$1" --kind "$2" --id "$3" --host "$host"
+	local d
+	d=$(crypto_dir)/$1/$2
+	run chown flexchain:flexchain "$d"
+	run chown -R flexchain:flexchain "$d/$3"
+}
+
+# stopped_clean UNIT INVOCATION: the unit is inactive and not failed (an exit
+# status other than 0 or a SIGKILL after TimeoutStopSec leaves it failed), and
+# its daemon logged its own clean stop ("... stopped") in that run, so it
+# drained and returned from main rather than dying of the signal (which
+# systemd would count as success too). systemd unloads a stopped instance at
+# once, so ExecMainStatus cannot be asked afterwards.
+stopped_clean() {
+	local st i
+	[[ $dry = 0 ]] || return 0
+	st=$(systemctl show -p ActiveState --value "$1")/$(systemctl show -p Result --value "$1")
+	[[ $st == inactive/success ]] || { echo "scale.sh: $1 did not stop cleanly: $st" >&2; return 1; }
+	[[ -n $2 ]] || return 0
+	for ((i = 0; i < 20; i++)); do # the journal may lag the exit a little
+		journalctl -q -o cat "_SYSTEMD_INVOCATION_ID=$2" 2>/dev/null | grep -Eq 'msg="(stopped|memory node stopped|storage replica stopped)"' &&
+			return 0
+		sleep 0.5
+	done
+	echo "scale.sh: $1 stopped without its daemon's clean-stop log line (journalctl -u $1)" >&2
+	return 1
+}
+
 orgs() {
 	python3 -c 'import sys, yaml
 print(" ".join(o["name"] for o in yaml.safe_load(open(sys.argv[1]))["organisations"]))' "$config"
@@ -76,33 +128,40 @@ print(" ".join(o["name"] for o in yaml.safe_load(open(sys.argv[1]))["organisatio
 
 port_free() { ! ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"; }
 
-# running KIND: ids of the running units of a pool, oldest first
+# running KIND: ids of the running units of a pool, oldest first (by the
+# time each became active; unit names sort otherwise)
 running() {
-	systemctl list-units "flexchain-$1@*" --state=active --plain --no-legend 2>/dev/null |
-		awk '{print $1}' | sed "s/^flexchain-$1@//; s/\.service\$//"
+	local u
+	for u in $(systemctl list-units "flexchain-$1@*" --state=active --plain --no-legend 2>/dev/null |
+		awk '{print $1}'); do
+		echo "$(systemctl show -p ActiveEnterTimestampMonotonic --value "$u") $u"
+	done | sort -n | awk '{print $2}' | sed "s/^flexchain-$1@//; s/\.service\$//"
 }
 
 add_compute() {
-	local n=$1 i k=0 id o p=$base_port list
+	local n=$1 i k=0 id o p=$base_port list units=() said=()
 	read -r -a list <<<"${org:-$(orgs)}"
 	for ((i = 0; i < n; i++)); do
 		o=${list[i % ${#list[@]}]}
 		while id=compute-${host//[^A-Za-z0-9]/-}-$k &&
 			[[ -e $dropin_root/flexchain-compute@$id.service.d ]]; do k=$((k + 1)); done
 		while ! port_free "$p"; do p=$((p + 1)); done
-		run "$cli" crypto issue --config "$config" --org "$o" --kind compute --id "$id" --host "$host"
+		issue "$o" compute "$id"
 		write_file "$dropin_root/flexchain-compute@$id.service.d/join.conf" <<EOT
 # written by deploy/scale.sh: compute server $id joins at run time
 [Service]
 ExecStart=
 ExecStart=/usr/local/bin/flexchain-compute --config $config --id %i --org $o --host $host --port $p
 EOT
-		run systemctl daemon-reload
-		run systemctl start "flexchain-compute@$id"
-		echo "scale: compute $id of $o serves on $host:$p"
+		units+=("flexchain-compute@$id")
+		said+=("scale: compute $id of $o serves on $host:$p")
 		p=$((p + 1))
 		k=$((k + 1))
 	done
+	run systemctl daemon-reload
+	# all at once; Type=notify: returns when every one serves (or one failed)
+	run systemctl start "${units[@]}" || die "systemctl start ${units[*]} failed (journalctl -u UNIT)"
+	printf '%s\n' "${said[@]}"
 }
 
 remove_compute() {
@@ -114,19 +173,32 @@ remove_compute() {
 	else
 		ids=("$@")
 	fi
+	local bad=0 id units=()
+	declare -A inv=()
 	for id in "${ids[@]}"; do
 		echo "scale: draining compute $id"
-		run systemctl stop "flexchain-compute@$id"
+		units+=("flexchain-compute@$id")
+		inv[$id]=$([[ $dry = 1 ]] || systemctl show -p InvocationID --value "flexchain-compute@$id")
+	done
+	# SIGTERM to all at once; systemctl waits until each has drained and exited
+	run systemctl stop "${units[@]}" || bad=1
+	for id in "${ids[@]}"; do
+		if stopped_clean "flexchain-compute@$id" "${inv[$id]}"; then
+			echo "scale: compute $id drained and stopped cleanly"
+		else
+			bad=1
+		fi
 		run rm -rf "$dropin_root/flexchain-compute@$id.service.d"
 	done
 	run systemctl daemon-reload
+	[[ $bad = 0 ]] || die "a compute server did not stop cleanly (journalctl -u flexchain-compute@ID)"
 }
 
 add_memory() {
 	local id=$1 o own=/etc/flexchain/memory-$1.yaml
 	[[ -n $port && -n $data_port ]] || usage_error "add-memory needs --port and --data-port"
 	o=${org:-$(orgs | cut -d' ' -f1)}
-	run "$cli" crypto issue --config "$config" --org "$o" --kind memory --id "$id" --host "$host"
+	issue "$o" memory "$id"
 	python3 - "$config" "$id" "$o" "$host" "$port" "$data_port" "$metrics_port" <<'PY' | write_file "$own"
 import sys, yaml
 path, nid, org, host, port, dport, mport = sys.argv[1:8]
@@ -156,10 +228,47 @@ EOT
 }
 
 remove_memory() {
+	local inv
 	run "$cli" config update --config "$config" --remove-memory "$1" ||
 		die "config update --remove-memory $1 refused; $1 keeps running"
+	inv=$([[ $dry = 1 ]] || systemctl show -p InvocationID --value "flexchain-memory@$1")
 	run systemctl stop "flexchain-memory@$1"
+	stopped_clean "flexchain-memory@$1" "$inv" || die "memory node $1 did not stop cleanly"
+	echo "scale: memory node $1 left the shard map and stopped cleanly"
 	run rm -rf "$dropin_root/flexchain-memory@$1.service.d" "/etc/flexchain/memory-$1.yaml"
+	run systemctl daemon-reload
+}
+
+add_storage() {
+	local id=$1 o
+	[[ -n $port ]] || usage_error "add-storage needs --port"
+	o=${org:-$(orgs | cut -d' ' -f1)}
+	issue "$o" storage "$id"
+	local extra=""
+	[[ $metrics_port = 0 ]] || extra=" --metrics-port $metrics_port"
+	write_file "$dropin_root/flexchain-storage@$id.service.d/join.conf" <<EOT
+# written by deploy/scale.sh: storage replica $id added at run time
+[Service]
+ExecStart=
+ExecStart=/usr/local/bin/flexchain-storage --config $config --id %i --host $host --port $port --data-dir /var/lib/flexchain/$id$extra
+EOT
+	run systemctl daemon-reload
+	run systemctl start "flexchain-storage@$id"
+	if ! run "$cli" config update --config "$config" --add-storage "$id:$host:$port"; then
+		run systemctl stop "flexchain-storage@$id"
+		die "config update --add-storage $id refused; $id stopped again"
+	fi
+	echo "scale: storage replica $id is a write target"
+}
+
+remove_storage() {
+	run "$cli" config update --config "$config" --remove-storage "$1" ||
+		die "config update --remove-storage $1 refused; $1 keeps running"
+	local inv
+	inv=$([[ $dry = 1 ]] || systemctl show -p InvocationID --value "flexchain-storage@$1")
+	run systemctl stop "flexchain-storage@$1"
+	stopped_clean "flexchain-storage@$1" "$inv" || die "storage replica $1 did not stop cleanly"
+	run rm -rf "$dropin_root/flexchain-storage@$1.service.d"
 	run systemctl daemon-reload
 }
 
@@ -182,6 +291,8 @@ while [[ $# -gt 0 ]]; do
 	*) args+=("$1"); shift ;;
 	esac
 done
+# the drop-ins name the configuration by its absolute path
+[[ $config = /* ]] || config=$PWD/$config
 case $cmd in
 -h | --help) usage; exit 0 ;;
 add-compute)
@@ -196,5 +307,11 @@ add-memory)
 remove-memory)
 	[[ ${#args[@]} = 1 ]] || usage_error "remove-memory needs one ID"
 	remove_memory "${args[0]}" ;;
+add-storage)
+	[[ ${#args[@]} = 1 ]] || usage_error "add-storage needs one ID"
+	add_storage "${args[0]}" ;;
+remove-storage)
+	[[ ${#args[@]} = 1 ]] || usage_error "remove-storage needs one ID"
+	remove_storage "${args[0]}" ;;
 *) usage_error "unknown command '$cmd'" ;;
 esac

@@ -56,4 +56,21 @@ cat "$tmp/inst2.out"
 cmp -s "$c" "$tmp/edited.yaml" || fail "second install replaced the configuration"
 grep -q "kept existing $c" "$tmp/inst2.out" || fail "second install does not say it kept the configuration"
 grep -q '^install: installed' "$tmp/inst2.out" && fail "second install changed files"
+# 4. --enable: a dry run on this host shows the crypto material and the units
+# of the configuration's nodes (all on 127.0.0.1); not with --root
+rc=0
+bash "$inst" --build "$FC_BUILD" --root "$r" --enable >/dev/null 2>&1 || rc=$?
+[ $rc = 2 ] || fail "--enable with --root exited $rc, expected 2"
+if [ -e /etc/flexchain/cluster.yaml ]; then
+	echo "note: this host has /etc/flexchain/cluster.yaml; --enable dry run not checked"
+else
+	bash "$inst" --build "$FC_BUILD" --enable --dry-run >"$tmp/enable.out" 2>"$tmp/enable.log" ||
+		fail "--enable --dry-run exited non-zero"
+	grep -q "would run: .*flexchain crypto generate --config /etc/flexchain/cluster.yaml" "$tmp/enable.out" ||
+		fail "--enable dry run does not generate the crypto material"
+	grep -q "would run: systemctl enable .*flexchain-orderer@orderer0.service.*flexchain-compute@compute-org2-1.service" \
+		"$tmp/enable.out" || fail "--enable dry run does not enable the nodes' units"
+	grep -q "next step: systemctl start flexchain.target" "$tmp/enable.out" ||
+		fail "--enable dry run does not name the next step"
+fi
 echo "deploy/install_dryrun: OK"

@@ -29,7 +29,8 @@ for kind in orderer storage memory compute; do
 		"ExecStart=/usr/local/bin/flexchain-$kind --config /etc/flexchain/cluster.yaml --id %i" \
 		"Restart=on-failure" "NoNewPrivileges=yes" "ProtectSystem=strict" "ProtectHome=yes" \
 		"PrivateTmp=yes" "StateDirectory=flexchain" "LimitMEMLOCK=infinity" "User=flexchain" \
-		"StandardOutput=journal" "WantedBy=flexchain.target" "PartOf=flexchain.target"; do
+		"StandardOutput=journal" "WantedBy=flexchain.target" "PartOf=flexchain.target" \
+		"Before=flexchain.target"; do
 		grep -qxF "$want" "$f" || fail "$(basename "$f"): no line '$want'"
 	done
 	grep -q '^DynamicUser=yes' "$f" && fail "$(basename "$f"): DynamicUser=yes"
