@@ -4,7 +4,8 @@
 # for 30 seconds, stops the cluster and verifies the storage replica's ledger.
 # Ctrl-C at any point stops the cluster.
 #   FLEXCHAIN_BUILD_DIR   build directory (default build)
-#   FLEXCHAIN_DEMO_CONFIG cluster YAML (default deploy/local/cluster.yaml)
+#   FLEXCHAIN_DEMO_CONFIG cluster YAML (default: deploy/local/cluster.yaml with
+#                         its data under a fresh /tmp/flexchain-demo.XXXXXX)
 #   FLEXCHAIN_TRANSPORT   tcp, rdma or auto (default: the YAML's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,23 @@ stop_cluster() {
 trap 'stop_cluster' EXIT
 trap 'echo; echo "demo: interrupted" >&2; exit 130' INT TERM
 
+# The demo's data is its own: a copy of the YAML whose nodes keep their data
+# under a fresh directory (the crypto material stays beside the YAML), so a
+# demo never mixes with, or removes, the data of an earlier cluster.
+if [[ -z ${FLEXCHAIN_DEMO_CONFIG:-} ]]; then
+	demo_root=$(mktemp -d /tmp/flexchain-demo.XXXXXX)
+	python3 - "$config" "$demo_root" <<'PY'
+import os, sys, yaml
+src, root = sys.argv[1], sys.argv[2]
+c = yaml.safe_load(open(src))
+c["crypto_dir"] = os.path.join(os.path.dirname(os.path.abspath(src)), c.get("crypto_dir", "crypto"))
+for n in c["orderers"] + c["storage"]["replicas"]:
+    n["data_dir"] = os.path.join(root, n["id"])
+yaml.safe_dump(c, open(os.path.join(root, "cluster.yaml"), "w"), sort_keys=False)
+PY
+	config=$demo_root/cluster.yaml
+fi
+
 echo "== starting the local cluster ($config)"
 start_args=(--config "$config" --build "$build")
 [[ -z ${FLEXCHAIN_TRANSPORT:-} ]] || start_args+=(--transport "$FLEXCHAIN_TRANSPORT")
@@ -63,3 +81,4 @@ storage_id=$(python3 -c 'import sys, yaml
 print(yaml.safe_load(open(sys.argv[1]))["storage"]["replicas"][0]["id"])' "$config")
 echo "== flexchain ledger verify --config $run_config --id $storage_id"
 "$cli" ledger verify --config "$run_config" --id "$storage_id"
+[[ -z ${demo_root:-} ]] || echo "== the demo's data stays in $demo_root (remove it when done)"

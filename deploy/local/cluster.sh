@@ -421,6 +421,12 @@ cmd_start() {
 		[[ $(cat "$root/crypto.sha256") = "$fp" ]] ||
 			die "the data under $root was made with other crypto material than $crypto_dir; remove $root (or use another data_dir) to start afresh"
 	else
+		# no record: only an empty data root may be claimed
+		for line in "${nodes[@]}"; do
+			read -r kind id org host port mport ddir <<<"$line"
+			[[ $ddir = - || ! -d $ddir || -z $(ls -A "$ddir" 2>/dev/null) ]] ||
+				die "$ddir holds data but $root has no record of the crypto material it was made with; remove $root (or use another data_dir) to start afresh"
+		done
 		echo "$fp" >"$root/crypto.sha256"
 	fi
 
