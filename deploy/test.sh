@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is needed, builds with warnings as
 # errors, and runs every test through ctest (unit, cli, integration, and the
-# soft-RoCE VM layer), then shows what the VM runs printed.
+# soft-RoCE and systemd VM layers), then shows what the VM runs printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,10 @@ for log in tests/rxe/vm*/console.log; do
 	echo "== soft-RoCE VM: $(dirname "$log")"
 	grep -E '^(FC_RXE_DEVICE|backend used|transport contract|\[  (PASSED|FAILED|SKIPPED)  \]|\[==========\] .* run)' "$log" || true
 done
+if [[ -f tests/systemd/vm/console.log ]]; then
+	echo "== systemd VM: tests/systemd/vm"
+	grep -E '^vm: ' tests/systemd/vm/console.log || true
+fi
 # ctest's summary once more, last, so it closes the output.
 echo
 grep -E 'tests passed, [0-9]+ tests? failed out of' ctest-output.log | tail -1 || true
