@@ -263,10 +263,14 @@ struct cd_server {
  * interval that this one is leaving); phase 1 ends only after that, once
  * nothing is in flight; from then on client requests are refused unexecuted
  * (FC_EAGAIN), and phase 2 lasts at least CD_LEAVE_MIN_MS so that those
- * refusals reach the clients before the connections close. */
+ * refusals reach the clients before the connections close. A server that
+ * has had no client request for CD_DRAIN_QUIET_MS has no client to warn: it
+ * need not wait out the grace. */
 #define CD_DRAIN_GRACE_MS 3000u
+#define CD_DRAIN_QUIET_MS 1000u
 #define CD_LEAVE_MIN_MS 500u
 	uint64_t drain_start_ms;
+	uint64_t last_client_ms; /* last client (gateway) request; loop thread */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

@@ -799,6 +799,7 @@ int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__Contro
 	}
 	if (client) {
 		unsigned mode = (unsigned)msg->gateway_request->mode;
+		s->last_client_ms = cd_now_ms();
 		fc_metric_inc(s->m.gw.requests[mode < CD_GW_ENDORSE ? mode : CD_GW_SUBMIT]);
 	} else {
 		fc_metric_inc(

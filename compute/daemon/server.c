@@ -209,7 +209,9 @@ static void on_timer(uv_timer_t *t)
 	vpending = s->vpending;
 	pthread_mutex_unlock(&s->mu);
 	if (s->phase == 1 &&
-	    ((inflight == 0 && vpending == 0 && now - s->drain_start_ms >= CD_DRAIN_GRACE_MS) ||
+	    ((inflight == 0 && vpending == 0 &&
+	      (now - s->drain_start_ms >= CD_DRAIN_GRACE_MS ||
+	       now - s->last_client_ms >= CD_DRAIN_QUIET_MS)) ||
 	     now - s->drain_start_ms > DRAIN_MAX_MS)) {
 		fc_log(FC_LOG_INFO, COMP, "drained", "inflight=%zu validating=%zu", inflight,
 		       vpending);

@@ -163,6 +163,12 @@ joined_storage=${joined_storage:-}
 # 8. stop: every unit inactive, none failed, each main process exited 0
 s=$(date +%s)
 timeout 180 systemctl stop flexchain.target || fail "systemctl stop flexchain.target"
+# the target stops first (the units are ordered Before= it); the daemons
+# finish draining after that: wait for them (bounded)
+for _ in $(seq 1 120); do
+	systemctl list-units 'flexchain-*' --plain --no-legend | grep -Eq ' (active|deactivating) ' || break
+	sleep 0.5
+done
 took=$(( $(date +%s) - s ))
 n=0
 for u in $(systemctl list-units 'flexchain-*' --all --plain --no-legend | awk '{print $1}'); do

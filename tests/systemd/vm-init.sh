@@ -109,9 +109,31 @@ ln -sf fc-test.target $u/default.target
 # kernel command line nor set up the machine as a VM host).
 rm -f $r/.dockerenv $r/run/.containerenv
 
-# The host's /tmp is not the VM's (systemd-tmpfiles would empty it over 9p).
+# The host's /tmp is not the VM's (systemd-tmpfiles would empty it over 9p),
+# except the source and build trees when they live there: those stay
+# visible (through the overlay) at their own paths.
+n=0
+kept=
+for d in $src $build; do
+	case $d in /tmp/* | /var/tmp/*) ;; *) continue ;; esac
+	skip=0
+	for k in $kept; do
+		case $d/ in "$k"/*) skip=1 ;; esac
+	done
+	[ $skip = 0 ] || continue
+	n=$((n + 1))
+	mkdir -p /mnt/keep$n
+	mount --bind "$r$d" /mnt/keep$n || fail "could not keep $d"
+	kept="$kept $d"
+done
 mount -t tmpfs -o mode=1777 tmpfs $r/tmp
 mount -t tmpfs -o mode=1777 tmpfs $r/var/tmp
+n=0
+for d in $kept; do
+	n=$((n + 1))
+	mkdir -p "$r$d"
+	mount --move /mnt/keep$n "$r$d" || fail "could not keep $d"
+done
 umount /proc /sys
 mount --move /dev $r/dev
 exec switch_root $r /lib/systemd/systemd
