@@ -268,7 +268,8 @@ static struct target *targets_add(struct targets *ts)
 }
 
 /* Adds node n (of the file or of the configuration in force); the metrics
- * port comes from the file's node of the same kind and id, if any. */
+ * port comes from the file's node of the same kind and id when it has one,
+ * else from n (a node added by a config transaction carries its own). */
 static int add_node(struct targets *ts, const struct fc_config *file,
 		    const struct fc_config_node *n)
 {
@@ -281,7 +282,7 @@ static int add_node(struct targets *ts, const struct fc_config *file,
 	snprintf(t->id, sizeof t->id, "%s", n->id);
 	snprintf(t->host, sizeof t->host, "%s", n->host);
 	t->port = n->port;
-	t->metrics_port = f ? f->metrics_port : 0;
+	t->metrics_port = f && f->metrics_port ? f->metrics_port : n->metrics_port;
 	t->not_in_file = f == NULL;
 	return FC_OK;
 }

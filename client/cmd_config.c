@@ -71,12 +71,16 @@ static const char update_usage[] =
     "\n"
     "Changes (each may be repeated, up to 16 times):\n"
     "  --write-quorum N                   storage write quorum\n"
-    "  --add-storage ID:HOST:PORT         add a storage replica\n"
+    "  --add-storage ID:HOST:PORT[:METRICS_PORT]\n"
+    "                                     add a storage replica\n"
     "  --remove-storage ID                remove a storage replica\n"
-    "  --add-memory ID:HOST:PORT:DATA_PORT  add a memory node (new shard map);\n"
+    "  --add-memory ID:HOST:PORT:DATA_PORT[:METRICS_PORT]\n"
+    "                                     add a memory node (new shard map);\n"
     "                                     DATA_PORT must be the node's data_port\n"
-    "                                     in the cluster file (a config\n"
-    "                                     transaction carries id, host, port)\n"
+    "                                     in the cluster file; METRICS_PORT is\n"
+    "                                     where `flexchain cluster status` reads\n"
+    "                                     its /metrics (left out: none); a HOST\n"
+    "                                     holding ':' goes in brackets\n"
     "  --remove-memory ID                 remove a memory node (new shard map)\n"
     "  --policy NAME=RULE                 set or add an endorsement policy,\n"
     "                                     e.g. --policy 'both=AND(Org1,Org2)'\n"
@@ -109,6 +113,8 @@ static void print_nodes(const struct fc_config_node *n, size_t cnt, int data_por
 		printf("  %s %s:%u", n[i].id, n[i].host, (unsigned)n[i].port);
 		if (data_port && n[i].data_port)
 			printf(" data_port=%u", (unsigned)n[i].data_port);
+		if (n[i].metrics_port)
+			printf(" metrics_port=%u", (unsigned)n[i].metrics_port);
 		printf("\n");
 	}
 }
@@ -188,7 +194,6 @@ static int cmd_show(int argc, char **argv)
 
 struct changes {
 	struct fc_chaincfg_node add_st[MAX_CHANGES], add_mem[MAX_CHANGES];
-	uint32_t mem_data_port[MAX_CHANGES];
 	const char *rm_st[MAX_CHANGES], *rm_mem[MAX_CHANGES];
 	const char *pol_name[MAX_CHANGES], *pol_rule[MAX_CHANGES];
 	char buf[4 * MAX_CHANGES][512]; /* copies of the arguments, split */
@@ -210,31 +215,49 @@ static int parse_port(const char *s, uint32_t *out)
 	return 1;
 }
 
-/* ID:HOST:PORT (memory: ID:HOST:PORT:DATA_PORT), split from the right so
- * the host is whatever lies between. */
-static int parse_node(struct changes *ch, const char *arg, int memory, struct fc_chaincfg_node *n,
-		      uint32_t *data_port)
+/* ID:HOST:PORT[:METRICS_PORT] (memory: ID:HOST:PORT:DATA_PORT[:METRICS_PORT]).
+ * The id ends at the first ':'; a host holding ':' (IPv6) is written in
+ * brackets, which are not kept; the ports follow, the last one optional. */
+static int parse_node(struct changes *ch, const char *arg, int memory, struct fc_chaincfg_node *n)
 {
-	char *s, *c;
+	uint32_t *want[3];
+	size_t n_want = 0, n_got = 0;
+	char *s, *c, *host;
 
 	if (ch->n_buf == sizeof ch->buf / sizeof ch->buf[0] || strlen(arg) >= sizeof ch->buf[0])
 		return 0;
 	s = ch->buf[ch->n_buf++];
 	strcpy(s, arg);
-	if (memory) {
-		if (!(c = strrchr(s, ':')) || !parse_port(c + 1, data_port))
-			return 0;
-		*c = '\0';
-	}
-	if (!(c = strrchr(s, ':')) || !parse_port(c + 1, &n->port))
-		return 0;
-	*c = '\0';
-	if (!(c = strchr(s, ':')) || c == s || !c[1])
+	want[n_want++] = &n->port;
+	if (memory)
+		want[n_want++] = &n->data_port;
+	want[n_want++] = &n->metrics_port;
+	n->data_port = n->metrics_port = 0;
+	if (!(c = strchr(s, ':')) || c == s)
 		return 0;
 	*c = '\0';
 	n->id = s;
-	n->host = c + 1;
-	return 1;
+	host = c + 1;
+	if (*host == '[') {
+		if (!(c = strchr(++host, ']')) || c[1] != ':')
+			return 0;
+		*c++ = '\0';
+	} else if (!(c = strchr(host, ':'))) {
+		return 0;
+	}
+	*c = '\0';
+	if (!*host)
+		return 0;
+	n->host = host;
+	for (s = c + 1; s && n_got < n_want; n_got++) {
+		if ((c = strchr(s, ':')))
+			*c++ = '\0';
+		if (!parse_port(s, want[n_got]))
+			return 0;
+		s = c;
+	}
+	/* every field used, and at most the last port (METRICS_PORT) left out */
+	return !s && n_got + 1 >= n_want;
 }
 
 static int parse_policy(struct changes *ch, const char *arg)
@@ -491,11 +514,11 @@ static int cmd_update(int argc, char **argv)
 			int mem = c == O_ADD_MEM;
 			size_t *n = mem ? &ch->n_add_memory : &ch->n_add_storage;
 			struct fc_chaincfg_node *nd = mem ? &chg->add_mem[*n] : &chg->add_st[*n];
-			if (*n == MAX_CHANGES ||
-			    !parse_node(chg, optarg, mem, nd, &chg->mem_data_port[*n])) {
-				rc = fc_cli_usage_error(where, "bad node '%s' (want %s)", optarg,
-							mem ? "ID:HOST:PORT:DATA_PORT"
-							    : "ID:HOST:PORT");
+			if (*n == MAX_CHANGES || !parse_node(chg, optarg, mem, nd)) {
+				rc =
+				    fc_cli_usage_error(where, "bad node '%s' (want %s)", optarg,
+						       mem ? "ID:HOST:PORT:DATA_PORT[:METRICS_PORT]"
+							   : "ID:HOST:PORT[:METRICS_PORT]");
 				goto out;
 			}
 			(*n)++;
@@ -540,8 +563,6 @@ static int cmd_update(int argc, char **argv)
 		rc = fc_cli_fail(where, "%s", em);
 		goto out;
 	}
-	for (size_t i = 0; i < chg->ch.n_add_memory; i++)
-		chg->add_mem[i].data_port = chg->mem_data_port[i];
 	if (cli_chainview_current(&v, &height, &empty, em) != FC_OK) {
 		rc = fc_cli_fail(where, "configuration in force: %s", em);
 		goto out;

@@ -35,7 +35,8 @@ add-memory ID   flexchain crypto issue --kind memory, the node's own
                 plus this node) and a drop-in pointing the unit at it,
                 systemctl start flexchain-memory@ID, then the config
                 transaction: flexchain config update --add-memory
-                ID:HOST:PORT:DATA_PORT (stops the node again if refused).
+                ID:HOST:PORT:DATA_PORT[:METRICS_PORT] (METRICS_PORT when
+                --metrics-port is given; stops the node again if refused).
 remove-memory   flexchain config update --remove-memory ID, then
                 systemctl stop flexchain-memory@ID and removes its drop-in.
 add-storage ID  flexchain crypto issue --kind storage, a drop-in that starts
@@ -43,7 +44,8 @@ add-storage ID  flexchain crypto issue --kind storage, a drop-in that starts
                 --host --port --data-dir /var/lib/flexchain/ID), systemctl
                 start flexchain-storage@ID (ready once it has caught up from
                 the configured replicas), then the config transaction
-                flexchain config update --add-storage ID:HOST:PORT (stops the
+                flexchain config update --add-storage ID:HOST:PORT[:METRICS_PORT]
+                (METRICS_PORT when --metrics-port is given; stops the
                 replica again if refused).
 remove-storage  flexchain config update --remove-storage ID, then systemctl
                 stop flexchain-storage@ID and removes its drop-in (its data
@@ -195,8 +197,9 @@ remove_compute() {
 }
 
 add_memory() {
-	local id=$1 o own=/etc/flexchain/memory-$1.yaml
+	local id=$1 o own=/etc/flexchain/memory-$1.yaml mp_field=""
 	[[ -n $port && -n $data_port ]] || usage_error "add-memory needs --port and --data-port"
+	[[ $metrics_port = 0 ]] || mp_field=":$metrics_port"
 	o=${org:-$(orgs | cut -d' ' -f1)}
 	issue "$o" memory "$id"
 	python3 - "$config" "$id" "$o" "$host" "$port" "$data_port" "$metrics_port" <<'PY' | write_file "$own"
@@ -220,7 +223,7 @@ ExecStart=/usr/local/bin/flexchain-memory --config $own --id %i
 EOT
 	run systemctl daemon-reload
 	run systemctl start "flexchain-memory@$id"
-	if ! run "$cli" config update --config "$config" --add-memory "$id:$host:$port:$data_port"; then
+	if ! run "$cli" config update --config "$config" --add-memory "$id:$host:$port:$data_port${mp_field}"; then
 		run systemctl stop "flexchain-memory@$id"
 		die "config update --add-memory $id refused; $id stopped again"
 	fi
@@ -240,8 +243,9 @@ remove_memory() {
 }
 
 add_storage() {
-	local id=$1 o
+	local id=$1 o mp_field=""
 	[[ -n $port ]] || usage_error "add-storage needs --port"
+	[[ $metrics_port = 0 ]] || mp_field=":$metrics_port"
 	o=${org:-$(orgs | cut -d' ' -f1)}
 	issue "$o" storage "$id"
 	local extra=""
@@ -254,7 +258,7 @@ ExecStart=/usr/local/bin/flexchain-storage --config $config --id %i --host $host
 EOT
 	run systemctl daemon-reload
 	run systemctl start "flexchain-storage@$id"
-	if ! run "$cli" config update --config "$config" --add-storage "$id:$host:$port"; then
+	if ! run "$cli" config update --config "$config" --add-storage "$id:$host:$port${mp_field}"; then
 		run systemctl stop "flexchain-storage@$id"
 		die "config update --add-storage $id refused; $id stopped again"
 	fi

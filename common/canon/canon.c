@@ -238,6 +238,7 @@ static void enc_node(struct fc_canon_enc *e, const Flexchain__NodeAddr *a)
 	fc_canon_enc_str(e, a ? a->host : NULL);
 	fc_canon_enc_u32(e, a ? a->port : 0);
 	fc_canon_enc_u32(e, a ? a->data_port : 0);
+	fc_canon_enc_u32(e, a ? a->metrics_port : 0);
 }
 
 static void enc_nodes(struct fc_canon_enc *e, Flexchain__NodeAddr *const *v, size_t n)

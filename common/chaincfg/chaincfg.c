@@ -49,6 +49,7 @@ struct contract_spec {
 struct node_spec {
 	const char *id, *host;
 	uint32_t port, data_port; /* data_port: memory nodes, 0 = unknown */
+	uint32_t metrics_port;	  /* 0 = none or unknown */
 };
 
 struct spec {
@@ -132,6 +133,12 @@ static int check_nodes(uint64_t seq, const char *what, const struct node_spec *n
 				       "config seq %llu: %s[%zu] %s: %u is not a port (1-65535)",
 				       (unsigned long long)seq, what, i, n[i].id,
 				       (unsigned)n[i].port);
+		if (n[i].data_port > 65535 || n[i].metrics_port > 65535)
+			return fc_errf(errmsg, FC_ECONFIG,
+				       "config seq %llu: %s[%zu] %s: %u is not a port (0-65535)",
+				       (unsigned long long)seq, what, i, n[i].id,
+				       (unsigned)(n[i].data_port > 65535 ? n[i].data_port
+									 : n[i].metrics_port));
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(n[j].id, n[i].id) == 0)
 				return fc_errf(errmsg, FC_ECONFIG,
@@ -266,14 +273,16 @@ static int spec_alloc(struct spec *s, size_t no, size_t np, size_t nc, size_t ns
 static void nodes_from_config(struct node_spec *out, const struct fc_config_node *n, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++)
-		out[i] = (struct node_spec){n[i].id, n[i].host, n[i].port, n[i].data_port};
+		out[i] = (struct node_spec){n[i].id, n[i].host, n[i].port, n[i].data_port,
+					    n[i].metrics_port};
 }
 
 static void nodes_from_tx(struct node_spec *out, Flexchain__NodeAddr *const *n, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++)
 		out[i] = (struct node_spec){n[i] ? n[i]->id : NULL, n[i] ? n[i]->host : NULL,
-					    n[i] ? n[i]->port : 0, n[i] ? n[i]->data_port : 0};
+					    n[i] ? n[i]->port : 0, n[i] ? n[i]->data_port : 0,
+					    n[i] ? n[i]->metrics_port : 0};
 }
 
 /* The spec of cur changed by tx (NULL: cur as it is, with the same seq). */
@@ -448,12 +457,14 @@ static int nodes_build(const struct fc_config *base, const struct fc_config *v,
 		n->host = dup_opt(sn[i].host, &fail);
 		n->port = (uint16_t)sn[i].port;
 		n->data_port = (uint16_t)sn[i].data_port;
+		n->metrics_port = (uint16_t)sn[i].metrics_port;
 		if (g) {
 			n->org = dup_opt(g->org, &fail);
 			n->org_index = org_index(v, g->org);
 			if (!n->data_port)
 				n->data_port = g->data_port;
-			n->metrics_port = g->metrics_port;
+			if (!n->metrics_port)
+				n->metrics_port = g->metrics_port;
 			n->data_dir = dup_opt(g->data_dir, &fail);
 			n->cert = dup_opt(g->cert, &fail);
 			n->key = dup_opt(g->key, &fail);
@@ -806,6 +817,7 @@ static int next_nodes(const char *what, const struct fc_config_node *cur, size_t
 		(*addrs)[n].host = cur[i].host ? cur[i].host : "";
 		(*addrs)[n].port = cur[i].port;
 		(*addrs)[n].data_port = cur[i].data_port;
+		(*addrs)[n].metrics_port = cur[i].metrics_port;
 		(*ptrs)[n] = &(*addrs)[n];
 		n++;
 	}
@@ -815,6 +827,7 @@ static int next_nodes(const char *what, const struct fc_config_node *cur, size_t
 		(*addrs)[n].host = (char *)(add[i].host ? add[i].host : "");
 		(*addrs)[n].port = add[i].port;
 		(*addrs)[n].data_port = add[i].data_port;
+		(*addrs)[n].metrics_port = add[i].metrics_port;
 		(*ptrs)[n] = &(*addrs)[n];
 		n++;
 	}

@@ -42,7 +42,8 @@
  *   Endorsement  bytes endorser(1), bytes signature(2)
  *   OrgDef       str name(1), bytes ca_cert(2)
  *   PolicyDef    str name(1), str rule(2)
- *   NodeAddr     str id(1), str host(2), u32 port(3), u32 data_port(4)
+ *   NodeAddr     str id(1), str host(2), u32 port(3), u32 data_port(4),
+ *                u32 metrics_port(5)
  *   ShardMap     u64 version(1), rep(NodeAddr) memory_nodes(2)
  *   ConfigTx     u64 sequence(1), rep(OrgDef) orgs(2), rep(PolicyDef)
  *                policies(3), msg(ShardMap) shard_map(4), rep(NodeAddr)

@@ -29,7 +29,8 @@
  *     contract's policy are still there (by name);
  *   - a shard map has a version greater than the current one; its memory
  *     nodes and the storage replicas have unique valid ids (as org names),
- *     a non-empty host and a port 1-65535, and no id serves as both;
+ *     a non-empty host, a port 1-65535, a data_port and a metrics_port
+ *     0-65535, and no id serves as both;
  *   - 1 <= write quorum <= number of storage replicas, after the change.
  * Otherwise FC_ECONFIG with a message naming the field and the problem:
  *     "config seq 3: policies[1] \"p2\": names unknown organisation Org9"
@@ -42,10 +43,10 @@
  * memory.nodes are those in force; everything else (cluster name, paths,
  * orderers, compute, tunables, and the `nodes` array used by
  * fc_config_find_node) is the genesis configuration's. Nodes introduced by
- * a config transaction have the id, host, port and data_port it gave; org,
- * metrics_port, data_dir, cert and key (and a data_port it left 0) are taken
- * from the genesis node of
- * the same id and kind when there is one, else NULL / 0. Organisations
+ * a config transaction have the id, host, port, data_port and metrics_port
+ * it gave; org, data_dir, cert and key (and a data_port or metrics_port it
+ * left 0) are taken from the genesis node of the same id and kind when there
+ * is one, else NULL / 0. Organisations
  * introduced by a config transaction have ca_cert, ca_key and dir NULL (the
  * CA travels as DER: fc_chaincfg_org_ca), unless the organisation of that
  * name was already there with the same CA certificate: it keeps them.
@@ -143,7 +144,8 @@ const fc_cert *fc_chaincfg_org_ca(const struct fc_chaincfg *c, size_t i);
 struct fc_chaincfg_node {
 	const char *id, *host;
 	uint32_t port;
-	uint32_t data_port; /* memory nodes: data plane port */
+	uint32_t data_port;    /* memory nodes: data plane port */
+	uint32_t metrics_port; /* /metrics, /healthz; 0 = none or unknown */
 };
 
 /* Changes to the snapshot in force; every pointer is borrowed for the call.

@@ -47,7 +47,8 @@ add-memory        issues an identity for a new memory node memory-e<k>, starts
                   it on free ports (its own configuration: the cluster's plus
                   this node, run/<id>.yaml), waits until it is healthy, then
                   proposes the new shard map: flexchain config update
-                  --add-memory ID:HOST:PORT:DATA_PORT. If the update is
+                  --add-memory ID:HOST:PORT:DATA_PORT:METRICS_PORT (cluster
+                  status reads its metrics from there). If the update is
                   refused, the node is stopped again and the command exits 1.
 remove-memory ID  proposes the shard map without ID (flexchain config update
                   --remove-memory ID), then stops the node.
@@ -58,9 +59,10 @@ add-storage [ID]  issues an identity (unless ID has one) for a new storage
                   --metrics-port --data-dir), waits until it has caught up
                   the ledger from the running replicas and is healthy, then
                   makes it a write target: flexchain config update
-                  --add-storage ID:HOST:PORT (blocks decided meanwhile reach
-                  it through its own catch-up). If the update is refused, the
-                  replica is stopped again and the command exits 1.
+                  --add-storage ID:HOST:PORT:METRICS_PORT (blocks decided
+                  meanwhile reach it through its own catch-up). If the
+                  update is refused, the replica is stopped again and the
+                  command exits 1.
 remove-storage ID proposes the replica set without ID (flexchain config
                   update --remove-storage ID; the write quorum must still be
                   reachable without it), then stops the replica. An added
@@ -678,7 +680,7 @@ cmd_add_memory() {
 	echo "cluster: started memory $id of $o on 127.0.0.1:$port data $dport (pid $!)"
 	wait_healthy "$timeout" "$line"
 	echo "cluster: proposing the shard map with $id"
-	if ! "$cli" config update --config "$cfg_run" --add-memory "$id:127.0.0.1:$port:$dport"; then
+	if ! "$cli" config update --config "$cfg_run" --add-memory "$id:127.0.0.1:$port:$dport:$mport"; then
 		# not in the shard map: nobody routes to it; take it away again
 		stop_node "$id" "$timeout" || true
 		forget "$id"
@@ -725,7 +727,7 @@ cmd_add_storage() {
 	wait_healthy "$timeout" "$line"
 	echo "cluster: $id caught up$(sed -n 's/.*msg="joined: ledger caught up" height=\([0-9]*\).*/ to height \1/p' "$logdir/$id.log" | tail -n 1)"
 	echo "cluster: proposing the storage replicas with $id"
-	if ! "$cli" config update --config "$cfg_run" --add-storage "$id:127.0.0.1:$port"; then
+	if ! "$cli" config update --config "$cfg_run" --add-storage "$id:127.0.0.1:$port:$mport"; then
 		# not a write target: nothing reaches it; take it away again
 		stop_node "$id" "$timeout" || true
 		forget "$id"

@@ -117,6 +117,7 @@ static void put_node(struct hb *h, const Flexchain__NodeAddr *a)
 	put_str(h, a->host);
 	put_u32(h, a->port);
 	put_u32(h, a->data_port);
+	put_u32(h, a->metrics_port);
 }
 
 static void put_config(struct hb *h, const Flexchain__ConfigTx *c)
@@ -567,6 +568,9 @@ static int mut_envelope(struct fc_test_msgs *m, int i)
 	case 40:
 		m->node[0].data_port++;
 		break;
+	case 41:
+		m->node[2].metrics_port++;
+		break;
 	default:
 		return 0;
 	}
@@ -784,6 +788,74 @@ static void test_absent_submessage_is_empty(void **state)
 	m.prop[0].contract = "";
 	assert_int_equal(fc_hash_proposal(&m.prop[0], b), FC_OK);
 	assert_memory_equal(a, b, 32);
+}
+
+/* NodeAddr.metrics_port (5) is a u32 after data_port, always written: 0 is
+ * u32 0, and a NodeAddr whose protobuf bytes lack field 5 hashes as 0. */
+static void test_node_metrics_port(void **state)
+{
+	(void)state;
+	Flexchain__NodeAddr node = FLEXCHAIN__NODE_ADDR__INIT, *nodes[] = {&node};
+	Flexchain__ConfigTx cfg = FLEXCHAIN__CONFIG_TX__INIT;
+	ProtobufCMessage *dec = NULL;
+	uint8_t pinned[32], got[32], with[32], buf[256];
+	struct hb h;
+	size_t len;
+
+	node.id = "sto9";
+	node.host = "h";
+	node.port = 1;
+	cfg.sequence = 7;
+	cfg.storage_replicas = nodes;
+	cfg.n_storage_replicas = 1;
+	cfg.storage_write_quorum = 1;
+
+	/* byte by byte: tag, seq, orgs, policies, empty shard map, replicas
+	 * (id, host, port, data_port, metrics_port), quorum */
+	put_tag(&h, "flexchain/v1/config");
+	put_u64(&h, 7);
+	put_u32(&h, 0);
+	put_u32(&h, 0);
+	put_u64(&h, 0);
+	put_u32(&h, 0);
+	put_u32(&h, 1);
+	put_u32(&h, 4);
+	put(&h, "sto9", 4);
+	put_u32(&h, 1);
+	put(&h, "h", 1);
+	put_u32(&h, 1);
+	put_u32(&h, 0);
+	put_u32(&h, 0);
+	put_u32(&h, 1);
+	assert_int_equal(h.n, 81);
+	sha256(&h, pinned);
+	assert_int_equal(fc_hash_config(&cfg, got), FC_OK);
+	assert_memory_equal(got, pinned, 32);
+	/* frozen (Python hashlib) from the rules in fc_canon.h */
+	hex_to_bytes("141dd6d52cb5c7d912fdcdeaa7b6e329acf574a1e0b7eeca8b8491d927f6a035", pinned,
+		     32);
+	assert_memory_equal(got, pinned, 32);
+
+	/* proto3: metrics_port 0 is not on the wire; decoding gives 0 again */
+	len = flexchain__config_tx__get_packed_size(&cfg);
+	assert_true(len <= sizeof buf);
+	flexchain__config_tx__pack(&cfg, buf);
+	assert_int_equal(
+	    fc_wire_decode(&flexchain__config_tx__descriptor, buf, len, len, &dec, NULL), FC_OK);
+	assert_int_equal(((Flexchain__ConfigTx *)dec)->storage_replicas[0]->metrics_port, 0);
+	assert_int_equal(fc_hash_config((Flexchain__ConfigTx *)dec, got), FC_OK);
+	assert_memory_equal(got, pinned, 32);
+	fc_wire_free(dec);
+
+	node.metrics_port = 9100;
+	assert_int_equal(fc_hash_config(&cfg, with), FC_OK);
+	assert_memory_not_equal(with, pinned, 32);
+	hex_to_bytes("793bf0a72e39d88e535ce203eaa8cbcbba67064de794cb68f9db51939c4de905", pinned,
+		     32);
+	assert_memory_equal(with, pinned, 32);
+	node.metrics_port = 9101;
+	assert_int_equal(fc_hash_config(&cfg, got), FC_OK);
+	assert_memory_not_equal(got, with, 32);
 }
 
 /* ------------------------------------- independent of protobuf encoding */
@@ -1316,6 +1388,7 @@ int main(void)
 	    cmocka_unit_test(test_every_field_changes_hash),
 	    cmocka_unit_test(test_excluded_fields_do_not_change_hash),
 	    cmocka_unit_test(test_absent_submessage_is_empty),
+	    cmocka_unit_test(test_node_metrics_port),
 	    cmocka_unit_test(test_hash_ignores_protobuf_encoding),
 	    cmocka_unit_test(test_write_set_hash),
 	    cmocka_unit_test(test_encoder_and_errors),

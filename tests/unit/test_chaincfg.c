@@ -583,8 +583,8 @@ static void test_next(void **state)
 	fc_chaincfg_tx_free(tx);
 
 	/* on top of seq 1: replicas, memory nodes and policies */
-	const struct fc_chaincfg_node add_st = {"storage2", "10.0.0.2", 17102, 0};
-	const struct fc_chaincfg_node add_mem = {"memory1", "10.0.0.3", 17210, 17211};
+	const struct fc_chaincfg_node add_st = {"storage2", "10.0.0.2", 17102, 0, 19102};
+	const struct fc_chaincfg_node add_mem = {"memory1", "10.0.0.3", 17210, 17211, 19210};
 	const char *rm_st[] = {"storage0"}, *rm_mem[] = {"memory0"};
 	const char *pn[] = {"any", "org1"}, *pr[] = {"OR(Org2,Org1)", "AND(Org1)"};
 	memset(&ch, 0, sizeof ch);
@@ -607,10 +607,14 @@ static void test_next(void **state)
 	assert_string_equal(tx->storage_replicas[1]->id, "storage2");
 	assert_string_equal(tx->storage_replicas[1]->host, "10.0.0.2");
 	assert_int_equal(tx->storage_replicas[1]->port, 17102);
+	assert_int_equal(tx->storage_replicas[1]->metrics_port, 19102);
+	assert_int_equal(tx->storage_replicas[0]->metrics_port, 0);
 	assert_non_null(tx->shard_map);
 	assert_int_equal(tx->shard_map->version, 1);
 	assert_int_equal(tx->shard_map->n_memory_nodes, 1);
 	assert_string_equal(tx->shard_map->memory_nodes[0]->id, "memory1");
+	assert_int_equal(tx->shard_map->memory_nodes[0]->data_port, 17211);
+	assert_int_equal(tx->shard_map->memory_nodes[0]->metrics_port, 19210);
 	assert_int_equal(tx->n_policies, 3);
 	assert_string_equal(tx->policies[0]->name, "both");
 	assert_string_equal(tx->policies[0]->rule, "AND(Org1,Org2)");
@@ -622,9 +626,28 @@ static void test_next(void **state)
 	assert_int_equal(v->storage.n_replicas, 2);
 	assert_int_equal(v->storage.write_quorum, 2);
 	assert_int_equal(fc_chaincfg_shard_version(c2), 1);
+	assert_string_equal(v->storage.replicas[1].id, "storage2");
+	assert_int_equal(v->storage.replicas[1].metrics_port, 19102);
+	assert_string_equal(v->memory.nodes[0].id, "memory1");
+	assert_int_equal(v->memory.nodes[0].metrics_port, 19210);
 	assert_string_equal(fc_policy_text(fc_chaincfg_policy_for(c2, "other")), "OR(Org2,Org1)");
-	fc_chaincfg_unref(c2);
 	fc_chaincfg_tx_free(tx);
+
+	/* the next transaction on top of c2 keeps the metrics ports in force */
+	const char *rm_st2[] = {"storage1"};
+	memset(&ch, 0, sizeof ch);
+	ch.remove_storage = rm_st2;
+	ch.n_remove_storage = 1;
+	ch.write_quorum = 1;
+	tx = next_of(c2, &ch);
+	assert_int_equal(tx->n_storage_replicas, 1);
+	assert_int_equal(tx->storage_replicas[0]->metrics_port, 19102);
+	/* a metrics port beyond 65535 is refused */
+	tx->storage_replicas[0]->metrics_port = 65536;
+	assert_int_equal(fc_chaincfg_check(c2, tx, err), FC_ECONFIG);
+	assert_non_null(strstr(err, "65536 is not a port"));
+	fc_chaincfg_tx_free(tx);
+	fc_chaincfg_unref(c2);
 
 	/* made, but refused by the check: a rule naming an unknown org */
 	const char *bn[] = {"any"}, *br[] = {"OR(Org1,Org9)"};
@@ -647,7 +670,7 @@ static void test_next(void **state)
 	ch.n_remove_storage = 1;
 	assert_int_equal(fc_chaincfg_next(c1, &ch, &tx, err), FC_EINVAL);
 	assert_non_null(strstr(err, "storage7"));
-	const struct fc_chaincfg_node dup = {"storage1", "h", 1, 0};
+	const struct fc_chaincfg_node dup = {"storage1", "h", 1, 0, 0};
 	memset(&ch, 0, sizeof ch);
 	ch.add_storage = &dup;
 	ch.n_add_storage = 1;
