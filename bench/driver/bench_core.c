@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fc_err.h"
 #include "fc_mem.h"
 
 /* ------------------------------------------------------------- random */
@@ -394,13 +395,34 @@ double bench_report_tps(const struct bench_report *r)
 	return r->duration_s > 0 ? (double)r->committed / r->duration_s : 0.0;
 }
 
-static uint64_t completed(const struct bench_report *r)
+enum bench_outcome bench_classify(int code)
 {
-	uint64_t n = r->errors + r->unknown;
+	if (code == FC_OK)
+		return BENCH_OUT_FINAL;
+	if (code == FC_EDENIED)
+		return BENCH_OUT_REJECTED_BY_CONTRACT;
+	if (code == FC_ETIMEOUT || code == FC_ECLOSED)
+		return BENCH_OUT_UNKNOWN;
+	return BENCH_OUT_REFUSED;
+}
+
+uint64_t bench_report_completed(const struct bench_report *r)
+{
+	uint64_t n = r->rejected_by_contract + r->errors + r->unknown;
 
 	for (int i = 0; i < BENCH_N_STATUS; i++)
 		n += r->status[i];
 	return n;
+}
+
+uint64_t bench_report_accepted(const struct bench_report *r)
+{
+	return bench_report_completed(r) - r->rejected_by_contract;
+}
+
+uint64_t bench_report_aborted(const struct bench_report *r)
+{
+	return bench_report_accepted(r) - r->status[1];
 }
 
 static double ms(uint64_t us)
@@ -415,7 +437,7 @@ static double pct(uint64_t a, uint64_t b)
 
 void bench_report_text(const struct bench_report *r, FILE *f)
 {
-	uint64_t done = completed(r), aborted = done - r->status[1];
+	uint64_t done = bench_report_completed(r), base = bench_report_accepted(r);
 
 	fprintf(f, "flexchain-bench: %s (%s)\n", r->workload, r->params);
 	if (strcmp(r->mode, "open") == 0)
@@ -452,10 +474,15 @@ void bench_report_text(const struct bench_report *r, FILE *f)
 		if (r->status[i] || i == 1)
 			fprintf(f, "%s %llu  ", bench_status_name(i),
 				(unsigned long long)r->status[i]);
-	fprintf(f, "refused %llu  unknown %llu\n", (unsigned long long)r->errors,
+	fprintf(f, "rejected_by_contract %llu  refused %llu  unknown %llu\n",
+		(unsigned long long)r->rejected_by_contract, (unsigned long long)r->errors,
 		(unsigned long long)(r->unknown + r->status[0]));
-	fprintf(f, "abort rate:  %.2f %% (conflicts %.2f %%)", pct(aborted, done),
-		pct(r->status[2], done));
+	fprintf(f,
+		"abort rate:  %.2f %% (conflicts %.2f %%) of %llu completions not rejected by the "
+		"contract; rejected by the contract %.2f %% of %llu",
+		pct(bench_report_aborted(r), base), pct(r->status[2], base),
+		(unsigned long long)base, pct(r->rejected_by_contract, done),
+		(unsigned long long)done);
 	if (r->failovers)
 		fprintf(f, "  gateway failovers %llu", (unsigned long long)r->failovers);
 	fprintf(f, "\n");
@@ -463,7 +490,7 @@ void bench_report_text(const struct bench_report *r, FILE *f)
 
 void bench_report_json(const struct bench_report *r, FILE *f)
 {
-	uint64_t done = completed(r);
+	uint64_t done = bench_report_completed(r), base = bench_report_accepted(r);
 
 	fprintf(f, "{\n  \"workload\": \"%s\",\n  \"params\": \"%s\",\n", r->workload, r->params);
 	fprintf(f, "  \"mode\": \"%s\",\n  \"rate\": %.3f,\n  \"concurrency\": %u,\n", r->mode,
@@ -494,10 +521,16 @@ void bench_report_json(const struct bench_report *r, FILE *f)
 	for (int i = 0; i < BENCH_N_STATUS; i++)
 		fprintf(f, "\"%s\": %llu, ", bench_status_name(i),
 			(unsigned long long)r->status[i]);
-	fprintf(f, "\"refused\": %llu, \"outcome_unknown\": %llu},\n",
-		(unsigned long long)r->errors, (unsigned long long)r->unknown);
-	fprintf(f, "  \"abort_rate\": %.6f,\n  \"conflict_rate\": %.6f,\n",
-		pct(done - r->status[1], done) / 100.0, pct(r->status[2], done) / 100.0);
+	fprintf(f, "\"rejected_by_contract\": %llu, \"refused\": %llu, \"outcome_unknown\": %llu},\n",
+		(unsigned long long)r->rejected_by_contract, (unsigned long long)r->errors,
+		(unsigned long long)r->unknown);
+	/* abort and conflict rates: of the completions the contract did not
+	 * reject (bench_report_aborted) */
+	fprintf(f,
+		"  \"abort_rate\": %.6f,\n  \"conflict_rate\": %.6f,\n"
+		"  \"rejected_by_contract_rate\": %.6f,\n",
+		pct(bench_report_aborted(r), base) / 100.0, pct(r->status[2], base) / 100.0,
+		pct(r->rejected_by_contract, done) / 100.0);
 	fprintf(f, "  \"failovers\": %llu,\n", (unsigned long long)r->failovers);
 	fprintf(f, "  \"per_second\": [");
 	for (size_t i = 0; i < r->n_secs; i++)

@@ -177,6 +177,32 @@ void bench_ml_next(const struct bench_ml *w, struct bench_op *op);
 
 #define BENCH_N_STATUS 8 /* TxStatus values 0..7 */
 
+/* How the driver counts one measured completion, from the code of its
+ * gateway result (fc_gwclient.h):
+ *   BENCH_OUT_FINAL       FC_OK: the transaction has a final status (TxStatus,
+ *                         TX_UNKNOWN when none was decided in time).
+ *   BENCH_OUT_REJECTED_BY_CONTRACT
+ *                         FC_EDENIED: the contract itself refused the
+ *                         transaction at execution by a business rule
+ *                         (SmallBank: "checking balance 0 cannot cover 100").
+ *                         Nothing was endorsed nor ordered; a normal outcome
+ *                         of the workload, not a failure of the system. The
+ *                         gateway answers FC_EDENIED for nothing else
+ *                         (compute/daemon/gateway.c).
+ *   BENCH_OUT_UNKNOWN     FC_ETIMEOUT, FC_ECLOSED: the outcome is unknown.
+ *   BENCH_OUT_REFUSED     anything else: refused by the system, never ordered
+ *                         (bad signature or arguments, endorsement policy not
+ *                         met, endorsements differing, every gateway
+ *                         draining, orderer refusal, out of memory, ...). */
+enum bench_outcome {
+	BENCH_OUT_FINAL,
+	BENCH_OUT_REJECTED_BY_CONTRACT,
+	BENCH_OUT_REFUSED,
+	BENCH_OUT_UNKNOWN,
+};
+
+enum bench_outcome bench_classify(int code);
+
 struct bench_shape {
 	const char *cluster;
 	size_t orderers, storage_replicas, write_quorum, memory_nodes, compute_configured;
@@ -205,8 +231,9 @@ struct bench_report {
 	uint64_t issued;
 	uint64_t committed;		    /* TX_VALID within the window */
 	uint64_t status[BENCH_N_STATUS];    /* final statuses of completions */
-	uint64_t errors;		    /* gateway refused (contract error, ...) */
-	uint64_t unknown;		    /* timeout / connection lost, outcome unknown */
+	uint64_t rejected_by_contract;	    /* BENCH_OUT_REJECTED_BY_CONTRACT */
+	uint64_t errors;		    /* BENCH_OUT_REFUSED: refused by the system */
+	uint64_t unknown;		    /* BENCH_OUT_UNKNOWN: timeout / connection lost */
 	uint64_t failovers;
 	struct bench_hist *lat; /* latency of committed (VALID) transactions, us */
 	const struct bench_second *secs;
@@ -214,6 +241,15 @@ struct bench_report {
 };
 
 double bench_report_tps(const struct bench_report *r);
+/* Every completion (final statuses, rejected by the contract, refused,
+ * unknown); the ones the contract did not reject (the base of the abort
+ * rate); and the aborts among them: every completion that is neither VALID
+ * nor rejected by the contract (invalid final statuses, TX_UNKNOWN, refused
+ * by the system, outcome unknown). A contract's rejection is no abort: the
+ * transaction ran and the contract said no. */
+uint64_t bench_report_completed(const struct bench_report *r);
+uint64_t bench_report_accepted(const struct bench_report *r);
+uint64_t bench_report_aborted(const struct bench_report *r);
 void bench_report_text(const struct bench_report *r, FILE *f);
 void bench_report_json(const struct bench_report *r, FILE *f);
 /* Names of TxStatus values as in fc_gw_status_name. */

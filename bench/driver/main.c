@@ -103,6 +103,21 @@ static const char usage[] =
     "                           TXID STATUS HEIGHT INDEX (setup ones included)\n"
     "  -h, --help               show this help\n"
     "\n"
+    "Outcomes (the report's \"outcomes\" line, the JSON \"status\" map):\n"
+    "  valid, mvcc_read_conflict, ...  ordered; the final status in the ledger\n"
+    "  rejected_by_contract     the contract refused the transaction at execution\n"
+    "                           by a business rule (SmallBank: a balance that cannot\n"
+    "                           cover a payment); never ordered, a normal outcome of\n"
+    "                           the workload, not a failure\n"
+    "  refused                  refused by the system, never ordered: bad signature\n"
+    "                           or arguments, endorsement policy not met, every\n"
+    "                           gateway draining, orderer refusal, ...\n"
+    "  unknown                  timed out or connection lost: outcome unknown\n"
+    "                           (JSON: outcome_unknown; TX_UNKNOWN is \"unknown\")\n"
+    "  The abort rate counts every completion that is neither valid nor\n"
+    "  rejected_by_contract (invalid statuses, refused, unknown), out of the\n"
+    "  completions not rejected by the contract.\n"
+    "\n"
     "Exit status: 0 the run completed, 1 it could not run, 2 bad usage.\n";
 
 enum phase { PH_SETUP_SUBMIT, PH_SETUP_CONFIRM, PH_MEASURE, PH_DRAIN, PH_DONE };
@@ -527,14 +542,23 @@ static void tx_done(const struct fc_gw_result *res, void *ud)
 			if (b->phase == PH_MEASURE)
 				b->rep.committed++;
 		}
-	} else if (res->code == FC_ETIMEOUT || res->code == FC_ECLOSED) {
+	} else if (bench_classify(res->code) == BENCH_OUT_REJECTED_BY_CONTRACT) {
+		if (b->rep.rejected_by_contract == 0)
+			note(b,
+			     "first transaction rejected by the contract (a business rule at "
+			     "execution, not ordered; counted as rejected_by_contract, not as a "
+			     "failure): tx %s: %s",
+			     res->tx_id, res->message);
+		b->rep.rejected_by_contract++;
+	} else if (bench_classify(res->code) == BENCH_OUT_UNKNOWN) {
 		if (b->rep.unknown == 0)
 			note(b, "first transaction with an unknown outcome: tx %s: %s", res->tx_id,
 			     res->message);
 		b->rep.unknown++;
 	} else {
 		if (b->rep.errors == 0)
-			note(b, "first refused transaction: tx %s: %s", res->tx_id, res->message);
+			note(b, "first transaction refused by the system (not ordered): tx %s: %s (%s)",
+			     res->tx_id, res->message, fc_strerror(res->code));
 		b->rep.errors++;
 	}
 	if (b->phase == PH_MEASURE && b->o.rate <= 0)
@@ -606,10 +630,11 @@ static void tick_cb(uv_timer_t *h)
 		if (b->tty || b->n_secs % 5 == 0)
 			progress(b, 1,
 				 "[%5.1fs] committed %" PRIu64 "  tps %" PRIu64
-				 "  p99 %.1f ms  outstanding %" PRIu64,
+				 "  p99 %.1f ms  outstanding %" PRIu64
+				 "  rejected_by_contract %" PRIu64 "  refused %" PRIu64,
 				 (double)el / 1e6, b->rep.committed, s->committed,
 				 (double)bench_hist_percentile(b->lat, 99) / 1000.0,
-				 b->outstanding);
+				 b->outstanding, b->rep.rejected_by_contract, b->rep.errors);
 		b->sec_committed = b->sec_completed = 0;
 		bench_hist_reset(b->sec_lat);
 		if ((double)b->n_secs >= b->o.duration) {

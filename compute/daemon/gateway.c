@@ -94,7 +94,7 @@ static void count_result(struct cd_server *s, int code)
 	else if (code == FC_ETIMEOUT)
 		o = CD_GW_TIMEOUT;
 	else if (code == FC_EVERIFY || code == FC_EINVAL || code == FC_EMISMATCH ||
-		 code == FC_EDENIED || code == FC_EAGAIN)
+		 code == FC_EDENIED || code == FC_EAGAIN || code == FC_ECONFIG)
 		o = CD_GW_REFUSED;
 	fc_metric_inc(s->m.gw.results[o]);
 }
@@ -318,9 +318,12 @@ static int wait_applied(struct cd_server *s, uint64_t h, uint64_t deadline)
 /* One round of gathering: the endorsements pol needs besides ours, asked
  * of the organisations that pol names. FC_OK when pol is satisfied (peers
  * and ends/orgs filled), FC_EMISMATCH (an organisation's endorsers differ
- * from us: *mm), FC_EVERIFY, FC_EDENIED (policy not met: endorsers missing
- * for a transient reason when *transient_miss, else deterministic), with
- * errmsg. */
+ * from us: *mm), FC_EVERIFY, or, when pol is not met, FC_EBUSY (endorsers
+ * missing for a transient reason: *transient_miss) or FC_ECONFIG (missing
+ * for a deterministic one: no endorser of an organisation pol needs, or its
+ * endorsers refused), with errmsg. Never FC_EDENIED: in a gateway reply that
+ * code is the contract's own refusal at execution (a business rule), which
+ * clients count apart from refusals by the system. */
 static int gather(struct cd_server *s, const struct fc_policy *pol, const Flexchain__Proposal *p,
 		  ProtobufCBinaryData sig, struct cd_endorsed *mine, uint64_t deadline,
 		  struct peer_end *peers, size_t *npeers, Flexchain__Endorsement **ends,
@@ -359,8 +362,9 @@ static int gather(struct cd_server *s, const struct fc_policy *pol, const Flexch
 		return FC_OK;
 	if (mismatch)
 		return fc_errf(errmsg, FC_EMISMATCH, "tx %s: refused to submit: %s", p->tx_id, why);
-	return fc_errf(errmsg, FC_EDENIED, "tx %s: endorsement policy %s not met: %s", p->tx_id,
-		       fc_policy_text(pol), why[0] ? why : "no endorser");
+	return fc_errf(errmsg, *transient_miss ? FC_EBUSY : FC_ECONFIG,
+		       "tx %s: endorsement policy %s not met: %s", p->tx_id, fc_policy_text(pol),
+		       why[0] ? why : "no endorser");
 }
 
 /* ---------------------------------------------------------- ordering */
@@ -567,9 +571,8 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 		fc_metric_observe(s->m.gw.endorse_seconds, cd_seconds_since(&t0));
 		if (rc == FC_OK)
 			break;
-		if (rc == FC_EVERIFY || (rc == FC_EDENIED && !tmiss) ||
-		    attempt >= GATHER_ATTEMPTS || cd_now_ms() >= deadline ||
-		    atomic_load(&s->stop)) {
+		if (rc == FC_EVERIFY || rc == FC_ECONFIG || attempt >= GATHER_ATTEMPTS ||
+		    cd_now_ms() >= deadline || atomic_load(&s->stop)) {
 			fc_log(FC_LOG_WARN, COMP, "not submitted",
 			       "tx=%s attempts=%d reason=\"%s\"", tx_id, attempt, errmsg);
 			reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "bench_core.h"
+#include "fc_err.h"
 
 /* ---------------------------------------------------------------- zipf */
 
@@ -332,9 +333,9 @@ static void test_report(void **state)
 	assert_non_null(strstr(t, want));
 	assert_non_null(strstr(t, "max 10.000 ms"));
 	assert_non_null(strstr(t, "mvcc_read_conflict 30"));
-	assert_non_null(strstr(t, "refused 10"));
+	assert_non_null(strstr(t, "rejected_by_contract 0  refused 10  unknown 0"));
 	/* 40 of 1040 completions did not commit */
-	assert_non_null(strstr(t, "abort rate:  3.85 % (conflicts 2.88 %)"));
+	assert_non_null(strstr(t, "abort rate:  3.85 % (conflicts 2.88 %) of 1040 completions"));
 
 	j = render(&r, 1);
 	assert_non_null(strstr(j, "\"tps\": 500.000"));
@@ -355,13 +356,66 @@ static void test_report(void **state)
 	free(h);
 }
 
+static void test_outcomes(void **state)
+{
+	struct bench_hist *h = calloc(1, sizeof *h);
+	struct bench_report r;
+	char *t, *j;
+
+	(void)state;
+	assert_non_null(h);
+	/* the gateway's codes: only FC_EDENIED is the contract's own refusal */
+	assert_int_equal(bench_classify(FC_OK), BENCH_OUT_FINAL);
+	assert_int_equal(bench_classify(FC_EDENIED), BENCH_OUT_REJECTED_BY_CONTRACT);
+	assert_int_equal(bench_classify(FC_ETIMEOUT), BENCH_OUT_UNKNOWN);
+	assert_int_equal(bench_classify(FC_ECLOSED), BENCH_OUT_UNKNOWN);
+	const int refused[] = {FC_EVERIFY,  FC_EINVAL, FC_ENOTFOUND, FC_EMISMATCH, FC_EBUSY,
+			       FC_EAGAIN,   FC_ESTATE, FC_ECONFIG,   FC_ENOMEM,    FC_EIO,
+			       FC_ETOOBIG,  FC_EEXIST, FC_EPROTO,    FC_EINTERNAL};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		assert_int_equal(bench_classify(refused[i]), BENCH_OUT_REFUSED);
+
+	/* the README demo's numbers: 72 business refusals are no failure */
+	memset(&r, 0, sizeof r);
+	r.workload = "smallbank";
+	r.mode = "closed";
+	r.concurrency = 16;
+	r.duration_s = 10;
+	r.lat = h;
+	r.committed = r.status[1] = 2089;
+	r.status[2] = 23;
+	r.rejected_by_contract = 72;
+	r.errors = 3;
+	r.unknown = 1;
+	r.status[0] = 1;
+	assert_int_equal(bench_report_completed(&r), 2189);
+	assert_int_equal(bench_report_accepted(&r), 2117);
+	assert_int_equal(bench_report_aborted(&r), 28); /* 23 + 3 + 1 + 1 */
+	t = render(&r, 0);
+	assert_non_null(strstr(t, "outcomes:    valid 2089  mvcc_read_conflict 23  "
+				  "rejected_by_contract 72  refused 3  unknown 2\n"));
+	assert_non_null(strstr(t, "abort rate:  1.32 % (conflicts 1.09 %) of 2117 completions "
+				  "not rejected by the contract; rejected by the contract 3.29 % "
+				  "of 2189"));
+	j = render(&r, 1);
+	assert_non_null(strstr(j, "\"rejected_by_contract\": 72, \"refused\": 3, "
+				  "\"outcome_unknown\": 1}"));
+	assert_non_null(strstr(j, "\"completed\": 2189"));
+	assert_non_null(strstr(j, "\"abort_rate\": 0.013226"));
+	assert_non_null(strstr(j, "\"conflict_rate\": 0.010864"));
+	assert_non_null(strstr(j, "\"rejected_by_contract_rate\": 0.032892"));
+	free(t);
+	free(j);
+	free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_zipf_shape),	    cmocka_unit_test(test_zipf_uniform_and_edges),
 	    cmocka_unit_test(test_hist_buckets),    cmocka_unit_test(test_hist_percentiles),
 	    cmocka_unit_test(test_pacing),	    cmocka_unit_test(test_workloads),
-	    cmocka_unit_test(test_report),
+	    cmocka_unit_test(test_report),	    cmocka_unit_test(test_outcomes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
