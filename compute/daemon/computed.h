@@ -109,9 +109,11 @@ struct cd_self {
  *                   CD_GW_INVALID "invalid" (SUBMIT, committed with another
  *                   final status), CD_GW_OK "ok" (EVALUATE or SUBMIT_ASYNC
  *                   answered with code 0), CD_GW_REFUSED "refused" (not
- *                   ordered: bad signature or arguments, endorsement policy
- *                   not met, endorsements mismatch, orderer refused),
- *                   CD_GW_ERROR "error" (execution, transport, out of
+ *                   ordered: bad signature or arguments, the contract's own
+ *                   refusal (FC_EDENIED), no organisation's endorser would
+ *                   endorse (FC_ECONFIG), endorsements mismatch, orderer
+ *                   refused, draining), CD_GW_ERROR "error" (execution,
+ *                   transport, endorsers unreachable (FC_EBUSY), out of
  *                   memory), CD_GW_TIMEOUT "timeout" (no commit event nor
  *                   TxInfo before the deadline).
  *   execute_seconds fc_compute_gateway_execute_seconds, histogram: one

@@ -66,9 +66,15 @@
  *
  * ERRORS: functions return FC_OK or an fc_err code with errmsg (caller-owned,
  * FC_ERRMSG_LEN, may be NULL). A result's code is FC_OK when the gateway
- * answered with code 0 (see status), the gateway's fc_err code (e.g.
- * FC_EDENIED, FC_ENOTFOUND from the contract) with its message, FC_ETIMEOUT,
- * FC_ECLOSED, or FC_EPROTO for a reply that is not what was asked for.
+ * answered with code 0 (see status), the gateway's fc_err code with its
+ * message, FC_ETIMEOUT, FC_ECLOSED, or FC_EPROTO for a reply that is not what
+ * was asked for. Gateway codes: FC_EDENIED only when the contract itself
+ * refused at execution (a business rule, e.g. a balance that cannot cover a
+ * payment); FC_EINVAL / FC_ENOTFOUND bad arguments or an unknown contract or
+ * function (also what contracts use for theirs); FC_EBUSY endorsers of an
+ * organisation unreachable, FC_ECONFIG the endorsement policy cannot be met;
+ * FC_EMISMATCH endorsers disagree; FC_EAGAIN not executed (draining, see
+ * FAILOVER). None of these was ordered.
  */
 #ifndef FC_GWCLIENT_H
 #define FC_GWCLIENT_H
