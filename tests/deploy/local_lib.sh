@@ -1,6 +1,7 @@
 # local_lib.sh - sourced, after tests/integration/cluster_lib.sh, by the
 # tests that drive the local launcher deploy/local/cluster.sh
-# (deploy/launcher, integration/demo_path, integration/elastic).
+# (deploy/launcher, integration/demo_path, elastic, compute_join_endorse,
+# storage_join, storage_join_readers).
 # Env: FC_SRC (source tree), FC_BUILD (build tree). Provides:
 #   $launcher          deploy/local/cluster.sh
 #   $cli, $bench       flexchain and flexchain-bench of the build tree
@@ -21,12 +22,43 @@
 #   stop_and_verify ID stops $cfg's cluster, fails if a process is left,
 #                      runs `flexchain ledger verify` on replica ID and sets
 #                      $in_ledger to the transactions it counted
+#   local_two_compute [PYTHON [ARG...]]
+#                      need_bench, then $cfg = $tmp/cluster.yaml: local_yaml
+#                      with data under $tmp/data, one_compute_per_org
+#   one_compute_per_org [PYTHON [ARG...]]
+#                      keeps in $cfg the first compute server of each
+#                      organisation; PYTHON, if given, then edits the file
+#                      with `cfg` (the loaded YAML), `spare` (the compute
+#                      servers dropped) and `argv` (the ARGs) in scope
+#   local_start        `cl start`, fails (with the launcher's output) unless
+#                      every node is healthy; prints the "nodes healthy" line
+#   cl_config VERB [ARGS]
+#                      `cl VERB ARGS` whose config transaction must be VALID
+#                      (output on stdout, $tmp/VERB.out)
+#   run_bench NAME SECONDS [ARGS]
+#                      flexchain-bench on $cfg: YCSB, read ratio 0.5,
+#                      uniform, 16 clients, $bench_size (records, value size,
+#                      setup batch; default 200 records, batches of 32) for
+#                      SECONDS; the report in $tmp/NAME.out, $tmp/NAME.json,
+#                      every finished transaction in $tmp/NAME.ledger
+#                      (--ledger-check); fails if it exits non-zero
+#   run_bench_bg NAME SECONDS [ARGS]
+#                      run_bench in the background; its pid in $bpid (and
+#                      $bgpids)
+#   show_run NAME [TITLE]
+#                      prints "---- TITLE" (default NAME) and the report of
+#                      run NAME
+#   check_run NAME TITLE
+#                      show_run NAME TITLE; then fails if a
+#                      transaction failed other than by MVCC conflict, none
+#                      committed VALID, or the --ledger-check file is empty
 # All files are written under $tmp (removed by cleanup).
 
 launcher=$FC_SRC/deploy/local/cluster.sh
 cli=$FC_BUILD/client/flexchain
 bench=$FC_BUILD/bench/driver/flexchain-bench
 local_configs=""
+bench_size="--records 200 --setup-batch 32"
 
 local_yaml() {
 	pick_base
@@ -98,4 +130,74 @@ stop_and_verify() {
 		{ cat "$tmp/verify.out" >&2; fail "ledger verify"; }
 	cat "$tmp/verify.out"
 	in_ledger=$(sed -n 's/^transactions: \([0-9]*\).*/\1/p' "$tmp/verify.out")
+}
+
+local_two_compute() {
+	need_bench
+	cfg=$tmp/cluster.yaml
+	local_yaml "$cfg" "$tmp/data"
+	one_compute_per_org "$@"
+}
+
+one_compute_per_org() {
+	python3 - "$cfg" "$@" <<'PY'
+import sys, yaml
+path, edit, argv = sys.argv[1], (sys.argv[2:] or [""])[0], sys.argv[3:]
+cfg = yaml.safe_load(open(path))
+seen, keep, spare = set(), [], []
+for n in cfg["compute"]:
+    (spare if n["org"] in seen else keep).append(n)
+    seen.add(n["org"])
+cfg["compute"] = keep
+exec(edit)
+yaml.safe_dump(cfg, open(path, "w"), sort_keys=False)
+PY
+}
+
+local_start() {
+	cl start >"$tmp/start.log" 2>&1 ||
+		{ cat "$tmp/start.log" >&2; tail -n 5 "$tmp"/data/logs/*.log >&2 || true; fail "cluster.sh start"; }
+	grep 'nodes healthy' "$tmp/start.log"
+}
+
+cl_config() {
+	cl "$@" >"$tmp/$1.out" 2>&1 || { cat "$tmp/$1.out" >&2; fail "cluster.sh $*"; }
+	cat "$tmp/$1.out"
+	grep -q 'status=TX_VALID' "$tmp/$1.out" || fail "cluster.sh $*: the config transaction is not VALID"
+}
+
+run_bench() {
+	rn=$1
+	secs=$2
+	shift 2
+	# shellcheck disable=SC2086 # $bench_size is a list of options
+	"$bench" --config "$cfg" --workload ycsb $bench_size --read-ratio 0.5 --dist uniform \
+		--concurrency 16 --duration "$secs" --timeout-ms 20000 \
+		--json "$tmp/$rn.json" --ledger-check "$tmp/$rn.ledger" "$@" \
+		>"$tmp/$rn.out" 2>"$tmp/$rn.log" || { cat "$tmp/$rn.log" >&2; fail "flexchain-bench ($rn) exited non-zero"; }
+}
+
+run_bench_bg() {
+	run_bench "$@" &
+	bpid=$!
+	bgpids="$bgpids $bpid"
+}
+
+show_run() {
+	echo "---- ${2:-$1}"
+	cat "$tmp/$1.out"
+}
+
+check_run() {
+	show_run "$1" "$2"
+	python3 - "$tmp/$1.json" <<'PY' || fail "$1: no VALID commit, or a failure other than MVCC conflict"
+import json, sys
+s = json.load(open(sys.argv[1]))["status"]
+bad = {k: v for k, v in s.items() if k not in ("valid", "mvcc_read_conflict") and v}
+if bad:
+    sys.exit("statuses other than valid / mvcc_read_conflict: %s" % bad)
+if not s.get("valid"):
+    sys.exit("no transaction committed VALID")
+PY
+	[ -s "$tmp/$1.ledger" ] || fail "$1: no --ledger-check file"
 }

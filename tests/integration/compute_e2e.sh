@@ -18,14 +18,9 @@
 # newcomer's verdicts are in stored certificates, SIGTERM drains and exits 0.
 set -eu
 
-fc=$1
-ord=$2
-stor=$3
-comp=$4
-cli=$5
-mem=${6:-}
 test_name=compute-e2e
 . "$(dirname "$0")/cluster_lib.sh"
+compute_test_args "$@"
 wait_log() { # FILE PATTERN: bounded wait for a line
 	n=0
 	while ! grep -q "$2" "$1" 2>/dev/null; do
@@ -35,91 +30,9 @@ wait_log() { # FILE PATTERN: bounded wait for a line
 	done
 }
 
-
 # Ports are picked free, but another test running in parallel may bind one
 # of them before our daemons do: then start over on other ports (bounded).
-bind_failed() { grep -qs "address already in use" "$tmp"/*.log; }
-start_cluster() {
-memyaml=""
-[ -z "$mem" ] || memyaml="memory:
-  region_mb: 8
-  nodes:
-    - { id: memory0, org: Org1, host: 127.0.0.1, port: $((base + 8)), data_port: $((base + 9)) }"
-
-cat >"$tmp/cluster.yaml" <<EOC
-cluster: compute-test
-crypto_dir: ./crypto
-organisations:
-  - name: Org1
-  - name: Org2
-policies:
-  - name: both
-    rule: "AND(Org1,Org2)"
-orderers:
-  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $((base + 0)), raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }
-storage:
-  write_quorum: 1
-  replicas:
-    - { id: storage0, org: Org1, host: 127.0.0.1, port: $((base + 2)), data_dir: $tmp/data/storage0 }
-$memyaml
-compute:
-  - { id: compute0, org: Org1, host: 127.0.0.1, port: $((base + 3)) }
-  - { id: compute1, org: Org2, host: 127.0.0.1, port: $((base + 4)) }
-  - { id: compute2, org: Org1, host: 127.0.0.1, port: $((base + 5)) }
-  - { id: compute3, org: Org2, host: 127.0.0.1, port: $((base + 6)) }
-block_cutting:
-  max_txs: 50
-  max_bytes: 1048576
-  timeout_ms: 50
-validation:
-  committee_size: 3
-  timeout_ms: 2000
-  threads: 2
-network:
-  heartbeat_ms: 200
-EOC
-cfg=$tmp/cluster.yaml
-"$fc" crypto generate --config "$cfg" >/dev/null || fail "crypto generate"
-
-"$stor" --config "$cfg" --id storage0 >"$tmp/storage0.log" 2>&1 &
-pids="$pids $!"
-if [ -n "$mem" ]; then
-	"$mem" --config "$cfg" --id memory0 >"$tmp/memory0.log" 2>&1 &
-	pids="$pids $!"
-fi
-"$ord" --config "$cfg" --id orderer0 >"$tmp/orderer0.log" 2>&1 &
-pids="$pids $!"
-for i in 0 1 2 3; do
-	"$comp" --config "$cfg" --id compute$i >"$tmp/compute$i.log" 2>&1 &
-	eval "cpid$i=$!"
-	pids="$pids $!"
-done
-
-	n=0
-	while [ $n -lt 300 ]; do
-		bind_failed && return 1
-		if grep -qs 'msg="storage replica started"' "$tmp/storage0.log" &&
-			[ "$(cat "$tmp"/compute*.log | grep -c 'msg="registered"')" -ge 4 ]; then
-			return 0
-		fi
-		sleep 0.1
-		n=$((n + 1))
-	done
-	fail "cluster did not start"
-}
-pick_base
-attempt=0
-until start_cluster; do
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	pids=""
-	echo "ports taken: $(grep -hs "address already in use" "$tmp"/*.log | head -1)"
-	rm -rf "$tmp/data" "$tmp/crypto" "$tmp"/*.log
-	attempt=$((attempt + 1))
-	[ $attempt -lt 5 ] || fail "ports kept being taken"
-	pick_base $((base + 16 * (attempt + 7)))
-	echo "retrying from $base"
-done
+start_compute_cluster compute-test 4 3 50 8
 gw() { echo "127.0.0.1:$((base + 3 + $1))"; }
 expect() { # WHAT OUTPUT PATTERN
 	echo "$1: $2"

@@ -15,32 +15,8 @@ set -eu
 test_name=compute_join_endorse
 . "$FC_SRC/tests/integration/cluster_lib.sh"
 . "$FC_SRC/tests/deploy/local_lib.sh"
-need_bench
+local_two_compute
 
-cfg=$tmp/cluster.yaml
-local_yaml "$cfg" "$tmp/data"
-python3 - "$cfg" <<'PY'
-import sys, yaml
-cfg = yaml.safe_load(open(sys.argv[1]))
-seen, keep = set(), []
-for n in cfg["compute"]:
-    if n["org"] not in seen:
-        seen.add(n["org"])
-        keep.append(n)
-cfg["compute"] = keep
-yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
-PY
-
-run_bench() {
-	rn=$1
-	secs=$2
-	shift 2
-	"$bench" --config "$cfg" --workload ycsb --records 200 --read-ratio 0.5 --dist uniform \
-		--concurrency 16 --duration "$secs" --setup-batch 32 --timeout-ms 20000 \
-		"$@" >"$tmp/$rn.out" 2>"$tmp/$rn.log" || { cat "$tmp/$rn.log" >&2; fail "flexchain-bench ($rn)"; }
-	echo "---- $rn"
-	cat "$tmp/$rn.out"
-}
 # endorsements MPORT: fc_compute_gateway_requests_total{mode="endorse"} there
 endorsements() {
 	curl -s -m 2 "http://127.0.0.1:$1/metrics" |
@@ -48,10 +24,10 @@ endorsements() {
 		     END {if (!f) print 0}'
 }
 
-cl start >"$tmp/start.log" 2>&1 || { cat "$tmp/start.log" >&2; fail "cluster.sh start"; }
-grep 'nodes healthy' "$tmp/start.log"
+local_start
 rundir=$tmp/data/run
 run_bench setup 3
+show_run setup
 
 cl add-compute 2 >"$tmp/add.log" 2>&1 || { cat "$tmp/add.log" >&2; fail "add-compute 2"; }
 cat "$tmp/add.log"
@@ -70,6 +46,7 @@ case "$orgs" in *Org2*) ;; *) fail "no added server of Org2 ($orgs)" ;; esac
 sleep 3
 
 run_bench load 8 --no-setup
+show_run load
 for mp in $mports; do
 	eval "b=\$before_$mp"
 	a=$(endorsements "$mp")

@@ -15,14 +15,9 @@
 # turns 503 (or its port closes) and it exits 0.
 set -eu
 
-fc=$1
-ord=$2
-stor=$3
-comp=$4
-cli=$5
-mem=${6:-}
 test_name=compute-metrics
 . "$(dirname "$0")/cluster_lib.sh"
+compute_test_args "$@"
 
 # http PORT PATH: prints the HTTP status, then the body (000 when refused)
 http() {
@@ -38,97 +33,25 @@ metric() {
 # positive VALUE: whether VALUE is a number > 0
 positive() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
 
-bind_failed() { grep -qs "address already in use" "$tmp"/*.log; }
-start_cluster() {
-	memyaml=""
-	[ -z "$mem" ] || memyaml="memory:
-  region_mb: 8
-  nodes:
-    - { id: memory0, org: Org1, host: 127.0.0.1, port: $((base + 11)), data_port: $((base + 12)) }"
-	cat >"$tmp/cluster.yaml" <<EOC
-cluster: compute-metrics
-crypto_dir: ./crypto
-organisations:
-  - name: Org1
-  - name: Org2
-policies:
-  - name: both
-    rule: "AND(Org1,Org2)"
-orderers:
-  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $((base + 0)), raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }
-storage:
-  write_quorum: 1
-  replicas:
-    - { id: storage0, org: Org1, host: 127.0.0.1, port: $((base + 2)), metrics_port: $((base + 6)), data_dir: $tmp/data/storage0 }
-$memyaml
-compute:
-  - { id: compute0, org: Org1, host: 127.0.0.1, port: $((base + 3)), metrics_port: $((base + 7)) }
-  - { id: compute1, org: Org2, host: 127.0.0.1, port: $((base + 4)), metrics_port: $((base + 8)) }
-block_cutting:
-  max_txs: 20
-  max_bytes: 1048576
-  timeout_ms: 50
-validation:
-  committee_size: 2
-  timeout_ms: 2000
-  threads: 2
-network:
-  heartbeat_ms: 200
-EOC
-	cfg=$tmp/cluster.yaml
-	"$fc" crypto generate --config "$cfg" >/dev/null || fail "crypto generate"
-	"$stor" --config "$cfg" --id storage0 >"$tmp/storage0.log" 2>&1 &
-	pids="$pids $!"
-	if [ -n "$mem" ]; then
-		"$mem" --config "$cfg" --id memory0 >"$tmp/memory0.log" 2>&1 &
-		pids="$pids $!"
-	fi
-	"$ord" --config "$cfg" --id orderer0 >"$tmp/orderer0.log" 2>&1 &
-	pids="$pids $!"
-	for i in 0 1; do
-		"$comp" --config "$cfg" --id compute$i >"$tmp/compute$i.log" 2>&1 &
-		eval "cpid$i=$!"
-		pids="$pids $!"
-	done
-	n=0
-	while [ $n -lt 300 ]; do
-		bind_failed && return 1
-		if grep -qs 'msg="storage replica started"' "$tmp/storage0.log" &&
-			[ "$(cat "$tmp"/compute*.log | grep -c 'msg="registered"')" -ge 2 ]; then
-			return 0
-		fi
-		sleep 0.1
-		n=$((n + 1))
-	done
-	fail "cluster did not start"
-}
-pick_base
-attempt=0
-until start_cluster; do
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	pids=""
-	echo "ports taken: $(grep -hs "address already in use" "$tmp"/*.log | head -1)"
-	rm -rf "$tmp/data" "$tmp/crypto" "$tmp"/*.log
-	attempt=$((attempt + 1))
-	[ $attempt -lt 5 ] || fail "ports kept being taken"
-	pick_base $((base + 16 * (attempt + 7)))
-	echo "retrying from $base"
-done
+start_compute_cluster compute-metrics 2 2 20 11 6
 gw() { echo "127.0.0.1:$((base + 3 + $1))"; }
 m0=$((base + 7))
 m1=$((base + 8))
 ms=$((base + 6))
 
-# Both servers healthy once registered and serving (bounded).
-for p in $m0 $m1; do
+# healthy PORT NAME: bounded wait for /healthz 200 on PORT
+healthy() {
 	n=0
-	until [ "$(http $p /healthz | head -1)" = 200 ]; do
+	until [ "$(http "$1" /healthz | head -1)" = 200 ]; do
 		n=$((n + 1))
-		[ $n -lt 300 ] || fail "port $p: /healthz not 200: $(http $p /healthz | tr '\n' ' ')"
+		[ $n -lt 300 ] || fail "$2 /healthz not 200: $(http "$1" /healthz | tr '\n' ' ')"
 		sleep 0.1
 	done
-done
+}
+
+# Both servers healthy once registered and serving (bounded).
+healthy $m0 compute0
+healthy $m1 compute1
 echo "healthz: 200 on both"
 [ "$(http $m0 /nope | head -1)" = 404 ] || fail "/nope is not 404"
 
@@ -193,12 +116,7 @@ fi
 	--metrics-port $((base + 9)) >"$tmp/compute2.log" 2>&1 &
 cpid2=$!
 pids="$pids $cpid2"
-n=0
-until [ "$(http $((base + 9)) /healthz | head -1)" = 200 ]; do
-	n=$((n + 1))
-	[ $n -lt 300 ] || fail "compute2 /healthz not 200: $(http $((base + 9)) /healthz | tr '\n' ' ')"
-	sleep 0.1
-done
+healthy $((base + 9)) compute2
 [ "$(metric $((base + 9)) fc_compute_registered)" = 1 ] || fail "compute2 not registered"
 echo "compute2 (joined at run time): /healthz 200, registered"
 

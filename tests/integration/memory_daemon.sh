@@ -21,17 +21,7 @@ KEYS=20000
 pick_base
 write_config() { # FILE WITH_MEM1
 	{
-		echo "cluster: memory-test"
-		echo "crypto_dir: $tmp/crypto"
-		echo "transport: tcp"
-		echo "organisations:"
-		echo "  - name: Org1"
-		echo "  - name: Org2"
-		echo "policies:"
-		echo "  - { name: both, rule: \"AND(Org1,Org2)\" }"
-		echo "default_policy: both"
-		echo "orderers:"
-		echo "  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $base, raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }"
+		cluster_head memory-test
 		echo "storage:"
 		echo "  write_quorum: 1"
 		echo "  replicas:"
@@ -57,31 +47,6 @@ write_config "$cfg1" 0
 write_config "$cfg2" 1
 "$FC_CLI" crypto generate --config "$cfg2" >/dev/null || fail "crypto generate"
 
-# start DAEMON CONFIG ID READY_LINE
-start() {
-	touch "$tmp/$3.log"
-	before=$(grep -c "$4" "$tmp/$3.log" || true)
-	FLEXCHAIN_LOG=info "$1" --config "$2" --id "$3" >>"$tmp/$3.log" 2>&1 &
-	p=$!
-	pids="$pids $p"
-	eval "pid_$3=$p"
-	n=0
-	while [ "$(grep -c "$4" "$tmp/$3.log" || true)" -le "$before" ]; do
-		kill -0 "$p" 2>/dev/null || fail "$3 exited at start"
-		n=$((n + 1))
-		[ $n -lt 600 ] || fail "$3 did not start"
-		sleep 0.05
-	done
-}
-
-stop() { # ID: SIGTERM, exit 0
-	eval "p=\$pid_$1"
-	kill -TERM "$p"
-	st=0
-	wait "$p" || st=$?
-	[ "$st" -eq 0 ] || fail "$1 exited $st after SIGTERM"
-}
-
 check() { # CONFIG [extra args]: every key and 50 absent keys
 	c=$1
 	shift
@@ -90,11 +55,11 @@ check() { # CONFIG [extra args]: every key and 50 absent keys
 	tail -n 1 "$tmp/driver.log"
 }
 
-start "$FC_STORAGE" "$cfg1" storage0 "storage replica started"
-start "$FC_MEMORY" "$cfg1" mem0 "memory node started"
+start_daemon "$cfg1" storage0 "storage replica started" "$FC_STORAGE"
+start_daemon "$cfg1" mem0 "memory node started" "$FC_MEMORY"
 # mem1 listens from the start (its ports stay ours), but is not in the
 # shard map the driver and mem0 follow until the config transaction below.
-start "$FC_MEMORY" "$cfg2" mem1 "memory node started"
+start_daemon "$cfg2" mem1 "memory node started" "$FC_MEMORY"
 
 echo "== feed 20 blocks of 2000 writes over $KEYS keys"
 "$FC_DRIVER" feed --config "$cfg1" --keys $KEYS --blocks 20 --writes 2000 >>"$tmp/driver.log" 2>&1 ||
@@ -106,7 +71,7 @@ check "$cfg1"
 echo "== kill -9 and restart empty"
 eval "kill -9 \$pid_mem0"
 wait "$pid_mem0" 2>/dev/null || true
-start "$FC_MEMORY" "$cfg1" mem0 "memory node started"
+start_daemon "$cfg1" mem0 "memory node started" "$FC_MEMORY"
 check "$cfg1"
 "$FC_DRIVER" feed --config "$cfg1" --keys $KEYS --blocks 3 --writes 2000 >>"$tmp/driver.log" 2>&1 ||
 	fail "feed after restart failed"
@@ -120,8 +85,8 @@ grep -q "shard map switched" "$tmp/mem0.log" || fail "mem0 did not switch shard 
 	fail "feed after shard map failed"
 check "$cfg2" --nodes mem0,mem1 --version 1
 
-stop mem1
-stop mem0
+stop_daemon mem1
+stop_daemon mem0
 grep -q "memory node stopped" "$tmp/mem0.log" || fail "mem0: no stop line"
-stop storage0
+stop_daemon storage0
 echo "PASS"

@@ -36,17 +36,7 @@ smetrics=$((base + 11))
 mmetrics=$((base + 12))
 cfg=$tmp/cluster.yaml
 {
-	echo "cluster: memory-metrics"
-	echo "crypto_dir: $tmp/crypto"
-	echo "transport: tcp"
-	echo "organisations:"
-	echo "  - name: Org1"
-	echo "  - name: Org2"
-	echo "policies:"
-	echo "  - { name: both, rule: \"AND(Org1,Org2)\" }"
-	echo "default_policy: both"
-	echo "orderers:"
-	echo "  - { id: orderer0, org: Org1, host: 127.0.0.1, port: $base, raft_port: $((base + 1)), data_dir: $tmp/data/orderer0 }"
+	cluster_head memory-metrics
 	echo "storage:"
 	echo "  write_quorum: 1"
 	echo "  replicas:"
@@ -64,32 +54,6 @@ cfg=$tmp/cluster.yaml
 	echo "  bind: 127.0.0.1"
 } >"$cfg"
 "$FC_CLI" crypto generate --config "$cfg" >/dev/null || fail "crypto generate"
-
-# start ID READY_LINE CMD...
-start() {
-	id=$1
-	line=$2
-	shift 2
-	FLEXCHAIN_LOG=info "$@" --config "$cfg" --id "$id" >>"$tmp/$id.log" 2>&1 &
-	p=$!
-	pids="$pids $p"
-	eval "pid_$id=$p"
-	n=0
-	until grep -q "$line" "$tmp/$id.log"; do
-		kill -0 "$p" 2>/dev/null || fail "$id exited at start"
-		n=$((n + 1))
-		[ $n -lt 1200 ] || fail "$id did not start"
-		sleep 0.05
-	done
-}
-
-stop() { # ID: SIGTERM, exit 0
-	eval "p=\$pid_$1"
-	kill -TERM "$p"
-	st=0
-	wait "$p" || st=$?
-	[ "$st" -eq 0 ] || fail "$1 exited $st after SIGTERM"
-}
 
 # http_code PORT PATH: the HTTP status, 000 when nothing answers.
 http_code() {
@@ -113,8 +77,10 @@ holds() {
 	awk "BEGIN { exit !($1) }"
 }
 
-start storage0 "storage replica started" $FC_STORAGE
-start mem0 "memory node started" $wrap $FC_MEMORY
+# shellcheck disable=SC2086 # $wrap is a command prefix or nothing
+start_daemon "$cfg" storage0 "storage replica started" $FC_STORAGE
+# shellcheck disable=SC2086
+start_daemon "$cfg" mem0 "memory node started" $wrap $FC_MEMORY
 
 echo "== /healthz while serving"
 code=$(http_code $mmetrics /healthz)
@@ -158,11 +124,11 @@ grep -q '^fc_build_info{component="memory"' "$tmp/mem.prom" || fail "no fc_build
 grep -q '^fc_process_resident_memory_bytes ' "$tmp/mem.prom" || fail "no process series"
 
 echo "== SIGTERM: clean exit, metrics port closed"
-stop mem0
+stop_daemon mem0
 grep -q "memory node stopped" "$tmp/mem0.log" || fail "mem0: no stop line"
 code=$(http_code $mmetrics /healthz)
 case $code in 000 | 503) ;; *) fail "/healthz answered $code after SIGTERM" ;; esac
-stop storage0
+stop_daemon storage0
 if [ "$mode" = valgrind ]; then
 	grep -h -A8 "HEAP SUMMARY" "$tmp"/vg-*.log
 fi

@@ -21,64 +21,24 @@ set -eu
 test_name=storage_join
 . "$FC_SRC/tests/integration/cluster_lib.sh"
 . "$FC_SRC/tests/deploy/local_lib.sh"
-need_bench
 
-cfg=$tmp/cluster.yaml
-local_yaml "$cfg" "$tmp/data"
 # two compute servers (the first of each organisation); a second storage
 # replica on the ports of a dropped compute server; write quorum 2
-python3 - "$cfg" "$tmp/data" <<'PY'
-import sys, yaml
-cfg = yaml.safe_load(open(sys.argv[1]))
-seen, keep, spare = set(), [], []
-for n in cfg["compute"]:
-    if n["org"] not in seen:
-        seen.add(n["org"])
-        keep.append(n)
-    else:
-        spare.append(n)
-cfg["compute"] = keep
+local_two_compute '
 s0 = cfg["storage"]["replicas"][0]
 cfg["storage"]["replicas"].append({"id": "storage1", "org": s0["org"], "host": "127.0.0.1",
                                    "port": spare[0]["port"], "metrics_port": spare[0]["metrics_port"],
-                                   "data_dir": sys.argv[2] + "/storage1"})
+                                   "data_dir": argv[0] + "/storage1"})
 cfg["storage"]["write_quorum"] = 2
-yaml.safe_dump(cfg, open(sys.argv[1], "w"), sort_keys=False)
-PY
+' "$tmp/data"
 
-# run_bench NAME SECONDS [ARGS]: the bench's report on stdout, checked.
-run_bench() {
-	rn=$1
-	secs=$2
-	shift 2
-	"$bench" --config "$cfg" --workload ycsb --records 200 --read-ratio 0.5 --dist uniform \
-		--concurrency 16 --duration "$secs" --setup-batch 32 --timeout-ms 20000 \
-		--json "$tmp/$rn.json" --ledger-check "$tmp/$rn.ledger" "$@" \
-		>"$tmp/$rn.out" 2>"$tmp/$rn.log" || fail "flexchain-bench ($rn) exited non-zero"
-}
-check_run() {
-	rn=$1
-	echo "---- $2"
-	cat "$tmp/$rn.out"
-	python3 - "$tmp/$rn.json" <<'PY' || fail "$rn: a transaction failed other than by MVCC conflict"
-import json, sys
-s = json.load(open(sys.argv[1]))["status"]
-bad = {k: v for k, v in s.items() if k not in ("valid", "mvcc_read_conflict") and v}
-if bad:
-    sys.exit("statuses other than valid / mvcc_read_conflict: %s" % bad)
-if not s.get("valid"):
-    sys.exit("no transaction committed VALID")
-PY
-	[ -s "$tmp/$rn.ledger" ] || fail "$rn: no --ledger-check file"
-}
 # height MPORT: fc_storage_applied_height of the replica with that metrics port
 height() {
 	curl -s -m 2 "http://127.0.0.1:$1/metrics" |
 		awk '$1 == "fc_storage_applied_height" {printf "%d\n", $2}'
 }
 
-cl start >"$tmp/start.log" 2>&1 || fail "cluster.sh start"
-grep 'nodes healthy' "$tmp/start.log"
+local_start
 rundir=$tmp/data/run
 s0_mport=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["storage"]["replicas"][0]["metrics_port"])' "$cfg")
 
@@ -87,13 +47,9 @@ run_bench setup 4
 check_run setup "2 storage replicas, write quorum 2"
 
 # 2. add storage-e0, kill storage1, while the bench runs
-run_bench joining 24 --no-setup &
-bpid=$!
-bgpids="$bgpids $bpid"
+run_bench_bg joining 24 --no-setup
 sleep 3
-cl add-storage >"$tmp/add.log" 2>&1 || { cat "$tmp/add.log" >&2; fail "add-storage"; }
-cat "$tmp/add.log"
-grep -q 'status=TX_VALID' "$tmp/add.log" || fail "the add-storage config transaction is not VALID"
+cl_config add-storage
 line=$(grep '^storage ' "$rundir/added") || fail "storage-e0 not in run/added"
 set -- $line
 [ "$2" = storage-e0 ] || fail "added replica is '$2', not storage-e0"
@@ -123,9 +79,7 @@ echo "blocks committed after the kill: heights $h_kill -> $h_after"
 grep -q 'joined: ledger caught up' "$tmp/data/logs/storage-e0.log" || fail "storage-e0 did not log its catch-up"
 
 # 3. take the dead replica out of the configuration; the chain goes on
-cl remove-storage storage1 >"$tmp/remove.log" 2>&1 || { cat "$tmp/remove.log" >&2; fail "remove-storage storage1"; }
-cat "$tmp/remove.log"
-grep -q 'status=TX_VALID' "$tmp/remove.log" || fail "the remove-storage config transaction is not VALID"
+cl_config remove-storage storage1
 run_bench after 4 --no-setup
 check_run after "storage0 + storage-e0 (storage1 removed)"
 
