@@ -267,24 +267,32 @@ static struct target *targets_add(struct targets *ts)
 	return &ts->t[ts->n++];
 }
 
-/* Adds node n (of the file or of the configuration in force); the metrics
- * port comes from the file's node of the same kind and id when it has one,
- * else from n (a node added by a config transaction carries its own). */
-static int add_node(struct targets *ts, const struct fc_config *file,
-		    const struct fc_config_node *n)
+/* Adds a node (of the file, of the configuration in force or discovered).
+ * Its metrics port is the file's node's of the same kind and id, if that
+ * has one, else metrics_port (as the chain or the registry knows it). */
+static struct target *add_target(struct targets *ts, const struct fc_config *file,
+				 enum fc_node_kind kind, const char *id, const char *host,
+				 uint16_t port, uint16_t metrics_port)
 {
-	const struct fc_config_node *f = fc_config_find_node_kind(file, n->kind, n->id);
+	const struct fc_config_node *f = fc_config_find_node_kind(file, kind, id);
 	struct target *t = targets_add(ts);
 
 	if (!t)
-		return FC_ENOMEM;
-	t->kind = n->kind;
-	snprintf(t->id, sizeof t->id, "%s", n->id);
-	snprintf(t->host, sizeof t->host, "%s", n->host);
-	t->port = n->port;
-	t->metrics_port = f && f->metrics_port ? f->metrics_port : n->metrics_port;
+		return NULL;
+	t->kind = kind;
+	snprintf(t->id, sizeof t->id, "%s", id);
+	snprintf(t->host, sizeof t->host, "%s", host);
+	t->port = port;
+	t->metrics_port = f && f->metrics_port ? f->metrics_port : metrics_port;
 	t->not_in_file = f == NULL;
-	return FC_OK;
+	return t;
+}
+
+static int add_node(struct targets *ts, const struct fc_config *file,
+		    const struct fc_config_node *n)
+{
+	return add_target(ts, file, n->kind, n->id, n->host, n->port, n->metrics_port) ? FC_OK
+										: FC_ENOMEM;
 }
 
 /* The nodes to probe (see the file comment). Notes for what could not be
@@ -324,21 +332,12 @@ static int collect(const char *config, unsigned timeout, struct cli_chainview *v
 	for (size_t i = 0; i < now->memory.n_nodes && rc == FC_OK; i++)
 		rc = add_node(ts, file, &now->memory.nodes[i]);
 	for (size_t i = 0; i < n_live && rc == FC_OK; i++) {
-		const struct fc_config_node *f =
-		    fc_config_find_node_kind(file, FC_NODE_COMPUTE, live[i].id);
-		struct target *t = targets_add(ts);
-		if (!t) {
+		struct target *t = add_target(ts, file, FC_NODE_COMPUTE, live[i].id, live[i].host,
+					      live[i].port, live[i].metrics_port);
+		if (!t)
 			rc = FC_ENOMEM;
-			break;
-		}
-		t->kind = FC_NODE_COMPUTE;
-		snprintf(t->id, sizeof t->id, "%s", live[i].id);
-		snprintf(t->host, sizeof t->host, "%s", live[i].host);
-		t->port = live[i].port;
-		t->metrics_port = live[i].metrics_port ? live[i].metrics_port
-						       : f ? f->metrics_port : 0;
-		t->not_in_file = f == NULL;
-		t->draining = live[i].draining;
+		else
+			t->draining = live[i].draining;
 	}
 	/* the file's compute servers that the leader does not report */
 	for (size_t i = 0; i < file->n_compute && rc == FC_OK; i++) {
