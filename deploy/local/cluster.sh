@@ -736,37 +736,25 @@ cmd_add_storage() {
 	echo "cluster: added storage replica $id"
 }
 
-cmd_remove_storage() {
-	local id=$1 line kind nid found=0
+# remove_by_config KIND ID WHAT CHANGE: config update CHANGE ID (the node
+# leaves the configuration in force), then SIGTERM and wait.
+remove_by_config() {
+	local kind=$1 id=$2 what=$3 change=$4 line k nid found=0
 	running_cluster
 	for line in "${nodes[@]}"; do
-		read -r kind nid _ <<<"$line"
-		[[ $kind = storage && $nid = "$id" ]] && found=1
+		read -r k nid _ <<<"$line"
+		[[ $k = "$kind" && $nid = "$id" ]] && found=1
 	done
-	[[ $found = 1 ]] || die "no storage replica '$id' in this cluster"
-	echo "cluster: proposing the storage replicas without $id"
-	"$cli" config update --config "$cfg_run" --remove-storage "$id" ||
-		die "config update --remove-storage $id failed; $id keeps running"
+	[[ $found = 1 ]] || die "no $what '$id' in this cluster"
+	echo "cluster: proposing the configuration without $id"
+	"$cli" config update --config "$cfg_run" "$change" "$id" ||
+		die "config update $change $id failed; $id keeps running"
 	stop_node "$id" "$timeout" || die "$id did not stop in ${timeout}s"
 	forget "$id"
-	echo "cluster: removed storage replica $id"
+	echo "cluster: removed $what $id"
 }
-
-cmd_remove_memory() {
-	local id=$1 line kind nid found=0
-	running_cluster
-	for line in "${nodes[@]}"; do
-		read -r kind nid _ <<<"$line"
-		[[ $kind = memory && $nid = "$id" ]] && found=1
-	done
-	[[ $found = 1 ]] || die "no memory node '$id' in this cluster"
-	echo "cluster: proposing the shard map without $id"
-	"$cli" config update --config "$cfg_run" --remove-memory "$id" ||
-		die "config update --remove-memory $id failed; $id keeps running"
-	stop_node "$id" "$timeout" || die "$id did not stop in ${timeout}s"
-	forget "$id"
-	echo "cluster: removed memory node $id"
-}
+cmd_remove_storage() { remove_by_config storage "$1" "storage replica" --remove-storage; }
+cmd_remove_memory() { remove_by_config memory "$1" "memory node" --remove-memory; }
 
 cmd_stop() {
 	load_config
