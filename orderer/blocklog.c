@@ -11,6 +11,7 @@
 
 #include "fc_err.h"
 #include "fc_mem.h"
+#include "fc_net.h"
 #include "fc_wire.h"
 #include "orderer_int.h"
 
@@ -25,19 +26,6 @@ static uint32_t fnv1a(const uint8_t *p, size_t n)
 		h *= 16777619u;
 	}
 	return h;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static int full_pread(int fd, void *buf, size_t n, uint64_t off)
@@ -109,8 +97,8 @@ int fc_ord_blocklog_open(struct fc_ord_blocklog *l, const char *dir,
 		rc = full_pread(l->fd, hdr, REC_HDR, l->end);
 		if (rc != FC_OK)
 			break;
-		len = get_be32(hdr);
-		sum = get_be32(hdr + 4);
+		len = fc_net_get_be32(hdr);
+		sum = fc_net_get_be32(hdr + 4);
 		if (l->end + REC_HDR + len > (uint64_t)st.st_size)
 			break;
 		buf = fc_malloc(len ? len : 1);
@@ -192,8 +180,8 @@ int fc_ord_blocklog_append(struct fc_ord_blocklog *l, const uint8_t *buf, size_t
 
 	if (len > UINT32_MAX)
 		return fc_errf(errmsg, FC_ETOOBIG, "block of %zu bytes", len);
-	put_be32(hdr, (uint32_t)len);
-	put_be32(hdr + 4, fnv1a(buf, len));
+	fc_net_put_be32(hdr, (uint32_t)len);
+	fc_net_put_be32(hdr + 4, fnv1a(buf, len));
 	rc = push(l, l->end, (uint32_t)len);
 	if (rc != FC_OK)
 		return fc_errf(errmsg, rc, "out of memory");

@@ -119,28 +119,39 @@ static void *node_main(void *arg)
 
 /* ------------------------------------------------------------ client side */
 
+/* One request to orderer n on a fresh connection; *r is the reply (caller
+ * frees with fc_wire_free, NULL on error). */
+static int ask_orderer(const struct fc_config_node *n, const Flexchain__ControlMessage *m,
+		       Flexchain__ControlMessage **r)
+{
+	struct fc_netc *c = NULL;
+	int rc = fc_netc_connect(n->host, n->port, 1000, &c, NULL);
+
+	*r = NULL;
+	if (rc == FC_OK)
+		rc = fc_ctl_netc_send(c, m, 5000, NULL);
+	if (rc == FC_OK)
+		rc = fc_ctl_netc_recv(c, 0, 3000, r, NULL);
+	fc_netc_close(c);
+	return rc;
+}
+
 /* Index of the ready leader: a malformed envelope is judged (FC_EPROTO)
  * only by a ready leader; the others answer FC_EAGAIN. -1 if none. */
 static int find_leader(const struct fc_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_orderers; i++) {
-		const struct fc_config_node *n = &cfg->orderers[i];
 		Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 		Flexchain__Envelope env = FLEXCHAIN__ENVELOPE__INIT;
-		struct fc_netc *c = NULL;
 		int yes = 0;
 
-		if (fc_netc_connect(n->host, n->port, 1000, &c, NULL) != FC_OK)
-			continue;
 		m.request_id = 1;
 		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 		m.envelope = &env;
-		if (fc_ctl_netc_send(c, &m, 5000, NULL) == FC_OK &&
-		    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) == FC_OK &&
+		if (ask_orderer(&cfg->orderers[i], &m, &r) == FC_OK &&
 		    r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT)
 			yes = r->submit_result->code == FC_EPROTO;
 		fc_wire_free((ProtobufCMessage *)r);
-		fc_netc_close(c);
 		if (yes)
 			return (int)i;
 	}
@@ -150,23 +161,17 @@ static int find_leader(const struct fc_config *cfg)
 /* Blocks in the chain of orderer idx (height_query), 0 on error. */
 static uint64_t chain_blocks(const struct fc_config *cfg, int idx)
 {
-	const struct fc_config_node *n = &cfg->orderers[idx];
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 	Flexchain__HeightQuery q = FLEXCHAIN__HEIGHT_QUERY__INIT;
-	struct fc_netc *c = NULL;
 	uint64_t blocks = 0;
 
-	if (fc_netc_connect(n->host, n->port, 1000, &c, NULL) != FC_OK)
-		return 0;
 	m.request_id = 1;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY;
 	m.height_query = &q;
-	if (fc_ctl_netc_send(c, &m, 5000, NULL) == FC_OK &&
-	    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) == FC_OK &&
+	if (ask_orderer(&cfg->orderers[idx], &m, &r) == FC_OK &&
 	    r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_INFO)
 		blocks = r->height_info->empty ? 0 : r->height_info->applied_height + 1;
 	fc_wire_free((ProtobufCMessage *)r);
-	fc_netc_close(c);
 	return blocks;
 }
 

@@ -37,32 +37,6 @@ static unsigned cap(uint64_t left, unsigned step)
 	return left < step ? (unsigned)(left ? left : 1) : step;
 }
 
-/* "host:port" -> host, port; 0 when it is not one. */
-static int split_addr(const char *a, char *host, size_t hlen, uint16_t *port)
-{
-	const char *colon = strrchr(a, ':');
-	unsigned long v;
-	char *end;
-	size_t hl;
-
-	if (!colon || colon == a)
-		return 0;
-	v = strtoul(colon + 1, &end, 10);
-	if (*end || v == 0 || v > 65535)
-		return 0;
-	hl = (size_t)(colon - a);
-	if (hl >= 2 && a[0] == '[' && a[hl - 1] == ']') {
-		a++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= hlen)
-		return 0;
-	memcpy(host, a, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)v;
-	return 1;
-}
-
 static int copy_list(const Flexchain__ComputeList *l, struct fc_compute_info **out, size_t *n,
 		     char *errmsg)
 {
@@ -158,7 +132,7 @@ int fc_discover_compute(const struct fc_config *cfg, unsigned timeout_ms,
 		char who[300];
 
 		if (redir[0] && hops < 2 * cfg->n_orderers &&
-		    split_addr(redir, rhost, sizeof rhost, &port)) {
+		    fc_net_split_addr(redir, rhost, sizeof rhost, &port)) {
 			host = rhost; /* the leader a follower named */
 			hops++;
 		} else {

@@ -149,6 +149,43 @@ size_t fc_conn_send_queued(const struct fc_conn *conn);
 /* 1 once connected and until close begins. */
 int fc_conn_is_open(const struct fc_conn *conn);
 
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Big-endian 32-bit store/load: the frame length prefix above; any module
+ * that writes a be32 header of its own (e.g. the orderer's block log) may
+ * use them. */
+static inline void fc_net_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t fc_net_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Splits "host:port" (host may be "[v6]") into host (NUL-terminated, at most
+ * hlen - 1 bytes) and port. 1 on success; 0 when addr is not of that form,
+ * the port is not in 1..65535 or the host does not fit (outputs then
+ * unspecified). For leader redirects (SubmitResult.leader) and CLI
+ * addresses. */
+int fc_net_split_addr(const char *addr, char *host, size_t hlen, uint16_t *port);
+
+/* 1 when addr is exactly "host:port" (decimal port), else 0. For mapping a
+ * leader redirect onto a configured node. */
+int fc_net_addr_is(const char *addr, const char *host, uint16_t port);
+
+/* Blocking TCP connect to host:port within timeout_ms (0 = no timeout),
+ * trying every resolved address. On FC_OK *fd is a connected socket in
+ * non-blocking, close-on-exec mode, owned by the caller (close(2)).
+ * FC_ETIMEOUT, FC_EIO (refused, unreachable), FC_EINVAL (bad host); errmsg
+ * says "connect HOST:PORT: why". The base of fc_netc_connect; for other
+ * blocking clients on plain sockets (e.g. the ops HTTP GET). */
+int fc_net_dial(const char *host, uint16_t port, unsigned timeout_ms, int *fd, char *errmsg);
+
 /* ---- blocking client ---------------------------------------------------- */
 
 struct fc_netc;

@@ -192,19 +192,6 @@ static int norm_opts(const struct fc_net_opts *in, struct fc_net_opts *out, char
 	return FC_OK;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* ---- connection teardown ------------------------------------------------ */
 
 static void server_maybe_finish(struct fc_net_server *srv);
@@ -310,7 +297,7 @@ static void consume(struct fc_conn *conn, const uint8_t *p, size_t n)
 			if (n == 0)
 				return;
 			if (conn->hdr_have == 0 && n >= FC_NET_FRAME_HDR) {
-				conn->flen = get_be32(p);
+				conn->flen = fc_net_get_be32(p);
 				p += FC_NET_FRAME_HDR;
 				n -= FC_NET_FRAME_HDR;
 			} else {
@@ -323,7 +310,7 @@ static void consume(struct fc_conn *conn, const uint8_t *p, size_t n)
 				n -= take;
 				if (conn->hdr_have < FC_NET_FRAME_HDR)
 					return;
-				conn->flen = get_be32(conn->hdr);
+				conn->flen = fc_net_get_be32(conn->hdr);
 				conn->hdr_have = 0;
 			}
 			if (conn->flen > conn->opts.max_frame_bytes) {
@@ -465,7 +452,7 @@ static int send_wreq(struct fc_conn *conn, struct wreq *wr, const void *payload,
 
 	wr->conn = conn;
 	wr->total = FC_NET_FRAME_HDR + len;
-	put_be32(wr->hdr, (uint32_t)len);
+	fc_net_put_be32(wr->hdr, (uint32_t)len);
 	bufs[0] = uv_buf_init((char *)wr->hdr, FC_NET_FRAME_HDR);
 	if (len) {
 		bufs[1] = uv_buf_init((char *)payload, (unsigned)len);

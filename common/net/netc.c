@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -66,41 +67,66 @@ static long long deadline_of(unsigned timeout_ms)
 	return timeout_ms ? now_ms() + timeout_ms : 0;
 }
 
-int fc_netc_connect(const char *host, uint16_t port, unsigned timeout_ms, struct fc_netc **out,
-		    char *errmsg)
+int fc_net_split_addr(const char *addr, char *host, size_t hlen, uint16_t *port)
+{
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	unsigned long v;
+	char *end;
+	size_t hl;
+
+	if (!colon || colon == addr)
+		return 0;
+	v = strtoul(colon + 1, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		return 0;
+	hl = (size_t)(colon - addr);
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hlen)
+		return 0;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)v;
+	return 1;
+}
+
+int fc_net_addr_is(const char *addr, const char *host, uint16_t port)
+{
+	size_t hl = strlen(host);
+	char ps[8];
+
+	snprintf(ps, sizeof ps, "%u", (unsigned)port);
+	return strncmp(addr, host, hl) == 0 && addr[hl] == ':' && strcmp(addr + hl + 1, ps) == 0;
+}
+
+int fc_net_dial(const char *host, uint16_t port, unsigned timeout_ms, int *out, char *errmsg)
 {
 	struct addrinfo hints, *res = NULL, *ai;
-	struct fc_netc *c = NULL;
 	char portstr[8];
 	long long deadline = deadline_of(timeout_ms);
-	int rc = FC_EIO, e, fd = -1;
+	int rc, e, fd = -1;
 
 	if (!host || !out)
-		return fc_errf(errmsg, FC_EINVAL, "netc: connect: NULL argument");
-	*out = NULL;
+		return fc_errf(errmsg, FC_EINVAL, "connect: NULL argument");
+	*out = -1;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(portstr, sizeof portstr, "%u", port);
 	e = getaddrinfo(host, portstr, &hints, &res);
 	if (e != 0)
-		return fc_errf(errmsg, FC_EINVAL, "netc: connect %s:%u: resolve: %s", host, port,
+		return fc_errf(errmsg, FC_EINVAL, "connect %s:%u: resolve: %s", host, port,
 			       gai_strerror(e));
-	c = fc_calloc(1, sizeof *c);
-	if (!c) {
-		rc = fc_errf(errmsg, FC_ENOMEM, "netc: connect %s:%u: out of memory", host, port);
-		goto free_res;
-	}
-	c->fd = -1;
-	snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
 	/* Try each address; keep the last error. */
-	rc = fc_errf(errmsg, FC_EIO, "netc: connect %s: no address", c->peer);
+	rc = fc_errf(errmsg, FC_EIO, "connect %s:%u: no address", host, port);
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			    ai->ai_protocol);
 		if (fd < 0) {
-			rc = fc_errf(errmsg, fc_err_from_errno(errno),
-				     "netc: connect %s: socket: %s", c->peer, strerror(errno));
+			rc = fc_errf(errmsg, fc_err_from_errno(errno), "connect %s:%u: socket: %s",
+				     host, port, strerror(errno));
 			continue;
 		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
@@ -114,13 +140,13 @@ int fc_netc_connect(const char *host, uint16_t port, unsigned timeout_ms, struct
 				break;
 			if (w == FC_ETIMEOUT)
 				rc = fc_errf(errmsg, FC_ETIMEOUT,
-					     "netc: connect %s: timed out after %u ms", c->peer,
+					     "connect %s:%u: timed out after %u ms", host, port,
 					     timeout_ms);
 			else
-				rc = fc_errf(errmsg, FC_EIO, "netc: connect %s: %s", c->peer,
+				rc = fc_errf(errmsg, FC_EIO, "connect %s:%u: %s", host, port,
 					     strerror(soerr ? soerr : errno));
 		} else {
-			rc = fc_errf(errmsg, FC_EIO, "netc: connect %s: %s", c->peer,
+			rc = fc_errf(errmsg, FC_EIO, "connect %s:%u: %s", host, port,
 				     strerror(errno));
 		}
 		close(fd);
@@ -128,22 +154,37 @@ int fc_netc_connect(const char *host, uint16_t port, unsigned timeout_ms, struct
 		if (rc == FC_ETIMEOUT)
 			break;
 	}
+	freeaddrinfo(res);
 	if (fd < 0)
-		goto free_c;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->fd = fd;
-	*out = c;
-	rc = FC_OK;
+		return rc;
+	*out = fd;
 	if (errmsg)
 		errmsg[0] = '\0';
-	goto free_res;
+	return FC_OK;
+}
 
-free_c:
-	fc_free(c);
-free_res:
-	freeaddrinfo(res);
-	return rc;
+int fc_netc_connect(const char *host, uint16_t port, unsigned timeout_ms, struct fc_netc **out,
+		    char *errmsg)
+{
+	struct fc_netc *c;
+	int rc, fd, one = 1;
+
+	if (!host || !out)
+		return fc_errf(errmsg, FC_EINVAL, "netc: connect: NULL argument");
+	*out = NULL;
+	rc = fc_net_dial(host, port, timeout_ms, &fd, errmsg);
+	if (rc != FC_OK)
+		return fc_errwrap(errmsg, rc, "netc");
+	c = fc_calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return fc_errf(errmsg, FC_ENOMEM, "netc: connect %s:%u: out of memory", host, port);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->fd = fd;
+	snprintf(c->peer, sizeof c->peer, "%s:%u", host, port);
+	*out = c;
+	return FC_OK;
 }
 
 static int send_all(struct fc_netc *c, const uint8_t *p, size_t n, long long deadline, char *errmsg)
@@ -187,10 +228,7 @@ int fc_netc_send(struct fc_netc *c, const void *buf, size_t len, unsigned timeou
 	if (len > UINT32_MAX)
 		return fc_errf(errmsg, FC_ETOOBIG, "netc: send to %s: frame of %zu bytes", c->peer,
 			       len);
-	hdr[0] = (uint8_t)(len >> 24);
-	hdr[1] = (uint8_t)(len >> 16);
-	hdr[2] = (uint8_t)(len >> 8);
-	hdr[3] = (uint8_t)len;
+	fc_net_put_be32(hdr, (uint32_t)len);
 	rc = send_all(c, hdr, sizeof hdr, deadline, errmsg);
 	if (!rc && len)
 		rc = send_all(c, buf, len, deadline, errmsg);
@@ -260,8 +298,7 @@ int fc_netc_recv(struct fc_netc *c, uint8_t **buf, size_t *len, size_t max, unsi
 		c->hdr_have += got;
 		if (c->hdr_have < FC_NET_FRAME_HDR)
 			continue;
-		c->flen = (uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
-			  (uint32_t)c->hdr[2] << 8 | c->hdr[3];
+		c->flen = fc_net_get_be32(c->hdr);
 		c->hdr_have = 0;
 		if (c->flen > max) {
 			rc = fc_errf(errmsg, FC_ETOOBIG,

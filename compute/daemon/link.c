@@ -11,6 +11,7 @@
 #include "fc_ctl.h"
 #include "fc_log.h"
 #include "fc_mem.h"
+#include "fc_net.h"
 #include "fc_storage_client.h"
 #include "fc_wire.h"
 
@@ -22,13 +23,9 @@
 
 int cd_orderer_by_addr(const struct fc_config *cfg, const char *addr)
 {
-	for (size_t i = 0; i < cfg->n_orderers; i++) {
-		char a[300];
-		snprintf(a, sizeof a, "%s:%u", cfg->orderers[i].host,
-			 (unsigned)cfg->orderers[i].port);
-		if (strcmp(a, addr) == 0)
+	for (size_t i = 0; i < cfg->n_orderers; i++)
+		if (fc_net_addr_is(addr, cfg->orderers[i].host, cfg->orderers[i].port))
 			return (int)i;
-	}
 	return -1;
 }
 

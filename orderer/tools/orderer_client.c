@@ -106,13 +106,9 @@ static int has_flag(int argc, char **argv, const char *name)
 
 static int find_orderer(const struct fc_config *cfg, const char *addr)
 {
-	for (size_t i = 0; i < cfg->n_orderers; i++) {
-		char a[300];
-		snprintf(a, sizeof a, "%s:%u", cfg->orderers[i].host,
-			 (unsigned)cfg->orderers[i].port);
-		if (strcmp(a, addr) == 0)
+	for (size_t i = 0; i < cfg->n_orderers; i++)
+		if (fc_net_addr_is(addr, cfg->orderers[i].host, cfg->orderers[i].port))
 			return (int)i;
-	}
 	return -1;
 }
 

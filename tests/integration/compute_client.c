@@ -69,16 +69,6 @@ static const char *opt(int argc, char **argv, const char *name, const char *def)
 	return def;
 }
 
-static void split_addr(const char *a, char *host, size_t hl, uint16_t *port)
-{
-	const char *c = strrchr(a, ':');
-
-	if (!c)
-		die("address", a);
-	snprintf(host, hl, "%.*s", (int)(c - a), a);
-	*port = (uint16_t)atoi(c + 1);
-}
-
 static int rpc(const char *addr, Flexchain__ControlMessage *m, unsigned timeout_ms,
 	       Flexchain__ControlMessage **r)
 {
@@ -88,7 +78,8 @@ static int rpc(const char *addr, Flexchain__ControlMessage *m, unsigned timeout_
 	int rc;
 
 	*r = NULL;
-	split_addr(addr, host, sizeof host, &port);
+	if (!fc_net_split_addr(addr, host, sizeof host, &port))
+		die("address", addr);
 	rc = fc_netc_connect(host, port, 2000, &c, NULL);
 	if (rc == FC_OK)
 		rc = fc_ctl_netc_send(c, m, 5000, NULL);
