@@ -93,17 +93,12 @@ static int height_query(const struct target *n, unsigned timeout, uint64_t *heig
 	Flexchain__ControlMessage cm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 	Flexchain__HeightQuery hq = FLEXCHAIN__HEIGHT_QUERY__INIT;
 	Flexchain__ControlMessage *r = NULL;
-	struct fc_netc *c = NULL;
 	int rc;
 
 	cm.request_id = 1;
 	cm.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_QUERY;
 	cm.height_query = &hq;
-	rc = fc_netc_connect(n->host, n->port, timeout, &c, em);
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_send(c, &cm, timeout, em);
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_recv(c, FC_NET_DEFAULT_MAX_FRAME, timeout, &r, em);
+	rc = fc_ctl_netc_call(n->host, n->port, &cm, timeout, timeout, &r, em);
 	if (rc == FC_OK) {
 		if (r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_HEIGHT_INFO &&
 		    r->height_info) {
@@ -118,7 +113,6 @@ static int height_query(const struct target *n, unsigned timeout, uint64_t *heig
 	}
 	if (r)
 		fc_wire_free(&r->base);
-	fc_netc_close(c);
 	return rc;
 }
 

@@ -124,16 +124,7 @@ static void *node_main(void *arg)
 static int ask_orderer(const struct fc_config_node *n, const Flexchain__ControlMessage *m,
 		       Flexchain__ControlMessage **r)
 {
-	struct fc_netc *c = NULL;
-	int rc = fc_netc_connect(n->host, n->port, 1000, &c, NULL);
-
-	*r = NULL;
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_send(c, m, 5000, NULL);
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_recv(c, 0, 3000, r, NULL);
-	fc_netc_close(c);
-	return rc;
+	return fc_ctl_netc_call(n->host, n->port, m, 1000, 3000, r, NULL);
 }
 
 /* Index of the ready leader: a malformed envelope is judged (FC_EPROTO)

@@ -68,25 +68,16 @@ static int ask(const char *host, uint16_t port, uint64_t deadline, char *redir, 
 {
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 	Flexchain__ComputeQuery q = FLEXCHAIN__COMPUTE_QUERY__INIT;
-	struct fc_netc *c = NULL;
 	uint64_t now = mono_ms();
 	int rc;
 
 	if (now >= deadline)
 		return fc_errf(errmsg, FC_ETIMEOUT, "no time left");
-	rc = fc_netc_connect(host, port, cap(deadline - now, STEP_CONNECT_MS), &c, errmsg);
-	if (rc != FC_OK)
-		return rc;
 	m.request_id = 1;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_COMPUTE_QUERY;
 	m.compute_query = &q;
-	now = mono_ms();
-	rc = fc_ctl_netc_send(c, &m, cap(deadline > now ? deadline - now : 0, STEP_REPLY_MS),
-			      errmsg);
-	now = mono_ms();
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_recv(c, 0, cap(deadline > now ? deadline - now : 0, STEP_REPLY_MS),
-				      &r, errmsg);
+	rc = fc_ctl_netc_call(host, port, &m, cap(deadline - now, STEP_CONNECT_MS),
+			      cap(deadline - now, STEP_REPLY_MS), &r, errmsg);
 	if (rc != FC_OK)
 		goto out;
 	switch (r->body_case) {
@@ -110,7 +101,6 @@ static int ask(const char *host, uint16_t port, uint64_t deadline, char *redir, 
 	}
 out:
 	fc_wire_free((ProtobufCMessage *)r);
-	fc_netc_close(c);
 	return rc;
 }
 

@@ -77,3 +77,20 @@ int fc_ctl_netc_recv(struct fc_netc *c, size_t max_len, unsigned timeout_ms,
 	fc_free(buf);
 	return rc;
 }
+
+int fc_ctl_netc_call(const char *host, uint16_t port, const Flexchain__ControlMessage *cm,
+		     unsigned connect_ms, unsigned timeout_ms, Flexchain__ControlMessage **reply,
+		     char *errmsg)
+{
+	struct fc_netc *c = NULL;
+	int rc;
+
+	*reply = NULL;
+	rc = fc_netc_connect(host, port, connect_ms, &c, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctl_netc_send(c, cm, timeout_ms, errmsg);
+	if (rc == FC_OK)
+		rc = fc_ctl_netc_recv(c, 0, timeout_ms, reply, errmsg);
+	fc_netc_close(c);
+	return rc;
+}

@@ -45,4 +45,11 @@ int fc_ctl_netc_send(struct fc_netc *c, const Flexchain__ControlMessage *cm, uns
 int fc_ctl_netc_recv(struct fc_netc *c, size_t max_len, unsigned timeout_ms,
 		     Flexchain__ControlMessage **cm, char *errmsg);
 
+/* One request on a fresh blocking connection: connect to host:port within
+ * connect_ms, send cm and receive one reply, each within timeout_ms, close.
+ * On FC_OK *reply is the caller's (fc_wire_free); otherwise NULL. */
+int fc_ctl_netc_call(const char *host, uint16_t port, const Flexchain__ControlMessage *cm,
+		     unsigned connect_ms, unsigned timeout_ms, Flexchain__ControlMessage **reply,
+		     char *errmsg);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "fc_err.h"
 #include "fc_mem.h"
+#include "fc_net.h"
 #include "fc_ops.h"
 
 #define DEFAULT_MAX_BODY (4u << 20)
@@ -45,53 +46,6 @@ static int wait_fd(int fd, short events, long long deadline)
 	}
 }
 
-static int connect_to(const char *host, uint16_t port, long long deadline, int *out, char *errmsg)
-{
-	struct addrinfo hints, *res = NULL;
-	char ps[8];
-	int fd = -1, rc, err = 0;
-	socklen_t el = sizeof err;
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(ps, sizeof ps, "%u", (unsigned)port);
-	rc = getaddrinfo(host, ps, &hints, &res);
-	if (rc != 0)
-		return fc_errf(errmsg, FC_EINVAL, "resolve %s: %s", host, gai_strerror(rc));
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		rc = fc_errf(errmsg, fc_err_from_errno(errno), "socket: %s", strerror(errno));
-		goto out;
-	}
-	if (connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-		if (errno != EINPROGRESS) {
-			rc = fc_errf(errmsg, FC_EIO, "connect %s:%u: %s", host, (unsigned)port,
-				     strerror(errno));
-			goto out;
-		}
-		rc = wait_fd(fd, POLLOUT, deadline);
-		if (rc != FC_OK) {
-			rc = fc_errf(errmsg, rc, "connect %s:%u: %s", host, (unsigned)port,
-				     rc == FC_ETIMEOUT ? "timed out" : strerror(errno));
-			goto out;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
-			rc = fc_errf(errmsg, FC_EIO, "connect %s:%u: %s", host, (unsigned)port,
-				     strerror(err ? err : errno));
-			goto out;
-		}
-	}
-	*out = fd;
-	fd = -1;
-	rc = FC_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(res);
-	return rc;
-}
-
 int fc_ops_http_get(const char *host, uint16_t port, const char *path, unsigned timeout_ms,
 		    size_t max_body, int *status, char **body, size_t *body_len, char *errmsg)
 {
@@ -113,7 +67,7 @@ int fc_ops_http_get(const char *host, uint16_t port, const char *path, unsigned 
 		     path, host, (unsigned)port);
 	if (n < 0 || (size_t)n >= sizeof req)
 		return fc_errf(errmsg, FC_EINVAL, "http: path too long");
-	rc = connect_to(host, port, deadline, &fd, errmsg);
+	rc = fc_net_dial(host, port, timeout_ms ? timeout_ms : 5000, &fd, errmsg);
 	if (rc != FC_OK)
 		return rc;
 	while (off < (size_t)n) {

@@ -123,17 +123,13 @@ static int cmd_leader(const struct fc_config *cfg)
 			const struct fc_config_node *n = &cfg->orderers[i];
 			Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 			Flexchain__Envelope env = FLEXCHAIN__ENVELOPE__INIT;
-			struct fc_netc *c = NULL;
 			int who = -1;
 
-			if (fc_netc_connect(n->host, n->port, 1000, &c, NULL) != FC_OK)
-				continue;
 			m.request_id = 1;
 			m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 			m.envelope = &env; /* malformed on purpose: only a ready
 					    * leader gets to judge it */
-			if (fc_ctl_netc_send(c, &m, 5000, NULL) == FC_OK &&
-			    fc_ctl_netc_recv(c, 0, 3000, &r, NULL) == FC_OK &&
+			if (fc_ctl_netc_call(n->host, n->port, &m, 1000, 3000, &r, NULL) == FC_OK &&
 			    r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT) {
 				if (r->submit_result->code == FC_EPROTO)
 					who = (int)i;
@@ -141,7 +137,6 @@ static int cmd_leader(const struct fc_config *cfg)
 					who = find_orderer(cfg, r->submit_result->leader);
 			}
 			fc_wire_free((ProtobufCMessage *)r);
-			fc_netc_close(c);
 			if (who >= 0 && (size_t)who == i) {
 				printf("%s\n", cfg->orderers[who].id);
 				return 0;

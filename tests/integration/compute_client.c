@@ -74,19 +74,11 @@ static int rpc(const char *addr, Flexchain__ControlMessage *m, unsigned timeout_
 {
 	char host[256];
 	uint16_t port;
-	struct fc_netc *c = NULL;
-	int rc;
 
 	*r = NULL;
 	if (!fc_net_split_addr(addr, host, sizeof host, &port))
 		die("address", addr);
-	rc = fc_netc_connect(host, port, 2000, &c, NULL);
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_send(c, m, 5000, NULL);
-	if (rc == FC_OK)
-		rc = fc_ctl_netc_recv(c, 0, timeout_ms, r, NULL);
-	fc_netc_close(c);
-	return rc;
+	return fc_ctl_netc_call(host, port, m, 2000, timeout_ms, r, NULL);
 }
 
 static void load_client(const char *org)
