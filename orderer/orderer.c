@@ -440,6 +440,28 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 	fc_free(p);
 }
 
+/* Frees the batch's envelopes and empties it; the waiters (o->bw) are the
+ * caller's: moved to a proposal or finished by drop_batch. */
+static void clear_batch(struct fc_orderer *o)
+{
+	for (size_t i = 0; i < o->bn; i++)
+		fc_wire_free(&o->benv[i]->base);
+	fc_free(o->benv);
+	o->benv = NULL;
+	o->bn = o->bcap = 0;
+	fc_ord_cutter_reset(&o->cutter);
+}
+
+/* Answers the batch's waiters with code (FC_EAGAIN when this member is not,
+ * or no longer, a ready leader) and drops the batch. */
+static void drop_batch(struct fc_orderer *o, int code, const char *why)
+{
+	finish_waiters(o, o->bw, o->bn, code, why);
+	fc_free(o->bw);
+	o->bw = NULL;
+	clear_batch(o);
+}
+
 /* Proposes the current batch (possibly empty: the genesis block). */
 static void cut(struct fc_orderer *o)
 {
@@ -486,14 +508,9 @@ static void cut(struct fc_orderer *o)
 	o->inflight++;
 	o->prop_height++;
 	memcpy(o->prop_hash, hash, FC_HASH_LEN);
-	for (size_t i = 0; i < o->bn; i++)
-		fc_wire_free(&o->benv[i]->base);
 	/* The waiters moved to the proposal. */
 	o->bw = NULL;
-	o->bn = o->bcap = 0;
-	fc_free(o->benv);
-	o->benv = NULL;
-	fc_ord_cutter_reset(&o->cutter);
+	clear_batch(o);
 	fc_free(buf);
 	return;
 fail:
@@ -502,29 +519,7 @@ fail:
 	fc_free(p);
 	fc_free(buf);
 	/* Refuse the batch rather than retry a block we cannot build. */
-	finish_waiters(o, o->bw, o->bn, rc, why);
-	for (size_t i = 0; i < o->bn; i++)
-		fc_wire_free(&o->benv[i]->base);
-	fc_free(o->bw);
-	fc_free(o->benv);
-	o->bw = NULL;
-	o->benv = NULL;
-	o->bn = o->bcap = 0;
-	fc_ord_cutter_reset(&o->cutter);
-}
-
-/* Drops the batch when this member is not (or no longer) a ready leader. */
-static void drop_batch(struct fc_orderer *o, const char *why)
-{
-	finish_waiters(o, o->bw, o->bn, FC_EAGAIN, why);
-	for (size_t i = 0; i < o->bn; i++)
-		fc_wire_free(&o->benv[i]->base);
-	fc_free(o->bw);
-	fc_free(o->benv);
-	o->bw = NULL;
-	o->benv = NULL;
-	o->bn = o->bcap = 0;
-	fc_ord_cutter_reset(&o->cutter);
+	drop_batch(o, rc, why);
 }
 
 static void barrier_cb(struct raft_barrier *req, int status)
@@ -575,13 +570,13 @@ static void on_tick(uv_timer_t *t)
 		o->was_leader = 0;
 		o->ready = 0;
 		if (o->bn)
-			drop_batch(o, "leadership lost");
+			drop_batch(o, FC_EAGAIN, "leadership lost");
 		return;
 	}
 	o->was_leader = 1;
 	if (!o->ready) {
 		if (o->bn)
-			drop_batch(o, "leader not ready");
+			drop_batch(o, FC_EAGAIN, "leader not ready");
 		if (!o->barrier_pending && o->inflight == 0) {
 			o->barrier.data = o;
 			if (raft_barrier(&o->raft, &o->barrier, barrier_cb) == 0)
@@ -1193,7 +1188,7 @@ void fc_orderer_stop(struct fc_orderer *o, void (*cb)(void *ud), void *ud)
 	o->stop_cb = cb;
 	o->stop_ud = ud;
 	o->closes_left = 1; /* released below */
-	drop_batch(o, "orderer stopping");
+	drop_batch(o, FC_EAGAIN, "orderer stopping");
 	if (o->dec) {
 		o->closes_left++;
 		fc_ord_decider_stop(o->dec, decider_stopped, o);

@@ -1484,6 +1484,7 @@ static int run(const struct fc_config *cfg, const char *id, const struct fc_stor
 	struct fc_net_opts no;
 	struct fc_net_cbs cbs;
 	uint64_t h = 0;
+	char hs[24] = "none";
 	int rc, loop_ok = 0, mu_ok = 0, async_ok = 0;
 
 	s = fc_calloc(1, sizeof *s);
@@ -1607,15 +1608,10 @@ static int run(const struct fc_config *cfg, const char *id, const struct fc_stor
 	s->appender_started = 1;
 
 	if (fc_ledger_applied_height(s->ledger, &h) == FC_OK)
-		fc_log(FC_LOG_INFO, COMP,
-		       s->joining ? "storage replica joining" : "storage replica started",
-		       "id=%s port=%u data_dir=%s height=%llu", id, (unsigned)s->self->port,
-		       s->self->data_dir, (unsigned long long)h);
-	else
-		fc_log(FC_LOG_INFO, COMP,
-		       s->joining ? "storage replica joining" : "storage replica started",
-		       "id=%s port=%u data_dir=%s height=none", id, (unsigned)s->self->port,
-		       s->self->data_dir);
+		snprintf(hs, sizeof hs, "%llu", (unsigned long long)h);
+	fc_log(FC_LOG_INFO, COMP, s->joining ? "storage replica joining" : "storage replica started",
+	       "id=%s port=%u data_dir=%s height=%s", id, (unsigned)s->self->port,
+	       s->self->data_dir, hs);
 	if (!s->joining) {
 		/* a joining replica is ready once caught up (appender) */
 		atomic_store(&s->serving, 1);

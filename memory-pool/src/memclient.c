@@ -706,41 +706,44 @@ int fc_memclient_connect(const char *host, uint16_t port, const struct fc_memcli
 	mc->scratch = fc_malloc(SCRATCH_LEN);
 	if (!mc->scratch) {
 		rc = fc_errf(errmsg, FC_ENOMEM, "out of memory");
-		goto fail_scratch;
+		goto fail;
 	}
 	if (mc->cfg.addr_cache_entries >= AC_WAYS) {
 		mc->ac_sets = pow2_floor(mc->cfg.addr_cache_entries / AC_WAYS);
 		mc->ac = fc_calloc(mc->ac_sets * AC_WAYS, sizeof *mc->ac);
 		if (!mc->ac) {
 			rc = fc_errf(errmsg, FC_ENOMEM, "address cache: out of memory");
-			goto fail_ac;
+			goto fail;
 		}
 	}
 	if (mc->cfg.data_cache_entries) {
-		mc->dc_n = pow2_floor(mc->cfg.data_cache_entries);
-		mc->dc = fc_calloc(mc->dc_n, sizeof *mc->dc);
+		/* dc_n is set once dc exists: fc_memclient_close walks dc_n */
+		uint64_t n = pow2_floor(mc->cfg.data_cache_entries);
+
+		mc->dc = fc_calloc(n, sizeof *mc->dc);
 		if (!mc->dc) {
 			rc = fc_errf(errmsg, FC_ENOMEM, "data cache: out of memory");
-			goto fail_dc;
+			goto fail;
 		}
+		mc->dc_n = n;
 	}
 	rc = fc_transport_open(mc->cfg.transport, &mc->t, errmsg);
 	if (rc != FC_OK)
-		goto fail_open;
+		goto fail;
 	rc = fc_transport_reg_mr(mc->t, mc->scratch, SCRATCH_LEN, &mc->mr, errmsg);
 	if (rc != FC_OK)
-		goto fail_mr;
+		goto fail;
 	rc = fc_transport_connect(mc->t, host, port, mc->cfg.timeout_ms, &mc->conn, errmsg);
 	if (rc != FC_OK)
-		goto fail_conn;
+		goto fail;
 	fc_transport_conn_remote(mc->conn, &mc->remote);
 	if (mc->remote.len < FC_MEMPOOL_HDR_LEN) {
 		rc = fc_errf(errmsg, FC_EPROTO, "peer exposes no memory-pool region");
-		goto fail_hdr;
+		goto fail;
 	}
 	rc = read_small(mc, 0, sizeof mc->hdr, errmsg);
 	if (rc != FC_OK)
-		goto fail_hdr;
+		goto fail;
 	memcpy(&mc->hdr, mc->scratch, sizeof mc->hdr);
 	if (mc->hdr.magic != FC_MEMPOOL_MAGIC ||
 	    mc->hdr.layout_version != FC_MEMPOOL_LAYOUT_VERSION ||
@@ -751,26 +754,15 @@ int fc_memclient_connect(const char *host, uint16_t port, const struct fc_memcli
 	    mc->hdr.inc_len * 8 < mc->hdr.bucket_count) {
 		rc = fc_errf(errmsg, FC_EPROTO, "bad region header (magic %llx, layout %u)",
 			     (unsigned long long)mc->hdr.magic, mc->hdr.layout_version);
-		goto fail_hdr;
+		goto fail;
 	}
 	mc->st.doorbells = 0;
 	*out = mc;
 	return FC_OK;
 
-fail_hdr:
-	fc_transport_conn_close(mc->conn);
-fail_conn:
-	fc_transport_dereg_mr(mc->mr);
-fail_mr:
-	fc_transport_close(mc->t);
-fail_open:
-	fc_free(mc->dc);
-fail_dc:
-	fc_free(mc->ac);
-fail_ac:
-	fc_free(mc->scratch);
-fail_scratch:
-	fc_free(mc);
+fail:
+	/* what is not set up yet is NULL, which close skips */
+	fc_memclient_close(mc);
 	return fc_errwrap(errmsg, rc, "memclient: connect %s:%u", host, port);
 }
 

@@ -257,39 +257,39 @@ int fc_mempool_create(const struct fc_mempool_config *c, struct fc_mempool **out
 	if (!mp)
 		return fc_errf(errmsg, FC_ENOMEM, "mempool: out of memory");
 	mp->cfg = *c;
+	pthread_mutex_init(&mp->lock, NULL);
+	pthread_mutex_init(&mp->conns_lock, NULL);
 	mp->host = fc_strdup(c->host ? c->host : "127.0.0.1");
 	if (!mp->host) {
 		rc = fc_errf(errmsg, FC_ENOMEM, "mempool: out of memory");
-		goto fail_host;
+		goto fail;
 	}
 	mp->cfg.host = mp->host;
-	pthread_mutex_init(&mp->lock, NULL);
-	pthread_mutex_init(&mp->conns_lock, NULL);
 
 	rc = region_map(mp, errmsg);
 	if (rc != FC_OK)
-		goto fail_map;
+		goto fail;
 	rc = region_format(mp, errmsg);
 	if (rc != FC_OK)
-		goto fail_format;
+		goto fail;
 	mp->ref = fc_calloc(((size_t)mp->hdr->bucket_count + 1) * FC_MEMPOOL_BUCKET_SLOTS, 1);
 	if (!mp->ref) {
 		rc = fc_errf(errmsg, FC_ENOMEM, "out of memory");
-		goto fail_format;
+		goto fail;
 	}
 	rc = fc_transport_open(c->transport, &mp->t, errmsg);
 	if (rc != FC_OK)
-		goto fail_format;
+		goto fail;
 	rc = fc_transport_reg_mr(mp->t, mp->region, c->region_bytes, &mp->mr, errmsg);
 	if (rc != FC_OK)
-		goto fail_mr;
+		goto fail;
 	rc = fc_transport_listen(mp->t, mp->host, c->port, mp->mr, &mp->l, errmsg);
 	if (rc != FC_OK)
-		goto fail_listen;
+		goto fail;
 	mp->port = fc_transport_listener_port(mp->l);
 	if (pthread_create(&mp->accept_thr, NULL, accept_main, mp) != 0) {
 		rc = fc_errf(errmsg, FC_EIO, "cannot start accept thread");
-		goto fail_thread;
+		goto fail;
 	}
 	mp->accept_started = 1;
 	fc_log(FC_LOG_INFO, COMP, "memory node up",
@@ -299,21 +299,9 @@ int fc_mempool_create(const struct fc_mempool_config *c, struct fc_mempool **out
 	*out = mp;
 	return FC_OK;
 
-fail_thread:
-	fc_transport_listener_close(mp->l);
-fail_listen:
-	fc_transport_dereg_mr(mp->mr);
-fail_mr:
-	fc_transport_close(mp->t);
-fail_format:
-	fc_free(mp->ref);
-	munmap(mp->region, mp->map_len);
-fail_map:
-	pthread_mutex_destroy(&mp->conns_lock);
-	pthread_mutex_destroy(&mp->lock);
-	fc_free(mp->host);
-fail_host:
-	fc_free(mp);
+fail:
+	/* what is not set up yet is NULL (or 0), which destroy skips */
+	fc_mempool_destroy(mp);
 	return fc_errwrap(errmsg, rc, "mempool: create");
 }
 
@@ -330,7 +318,8 @@ void fc_mempool_destroy(struct fc_mempool *mp)
 	fc_transport_listener_close(mp->l);
 	fc_transport_dereg_mr(mp->mr);
 	fc_transport_close(mp->t);
-	munmap(mp->region, mp->map_len);
+	if (mp->region)
+		munmap(mp->region, mp->map_len);
 	for (size_t i = 0; i < N_CLASSES; i++)
 		fc_free(mp->freel[i].v);
 	fc_free(mp->ret[0].v);
