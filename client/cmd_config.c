@@ -35,6 +35,7 @@
 #include "fc_net.h"
 #include "fc_policy.h"
 #include "fc_storage_client.h"
+#include "fc_time.h"
 #include "fc_wire.h"
 
 #define MAX_CHANGES 16
@@ -96,14 +97,6 @@ static const char update_usage[] =
     "Exit status: 0 the transaction is VALID (in force from the next height),\n"
     "1 it was refused (locally, by the orderers or as TX_BAD_CONFIG) or no\n"
     "decision came in time, 2 bad usage.\n";
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ------------------------------------------------------------ show */
 
@@ -300,7 +293,7 @@ static int submit(const struct fc_config *cfg, const Flexchain__Envelope *env, u
 	if (rc != FC_OK)
 		return rc;
 	rc = FC_ETIMEOUT;
-	while (mono_ms() < deadline) {
+	while (fc_mono_ms() < deadline) {
 		const struct fc_config_node *n = &cfg->orderers[target];
 		Flexchain__ControlMessage *r = NULL;
 		struct fc_netc *c = NULL;
@@ -360,7 +353,7 @@ static int wait_decided(struct cli_chainview *v, const char *txid, uint64_t dead
 	int rc;
 
 	*out = NULL;
-	while (mono_ms() < deadline) {
+	while (fc_mono_ms() < deadline) {
 		rc = cli_chainview_client(v, em);
 		if (rc != FC_OK)
 			return rc;
@@ -557,7 +550,7 @@ static int cmd_update(int argc, char **argv)
 		rc = fc_cli_usage_error(where, "no change given");
 		goto out;
 	}
-	deadline = mono_ms() + 1000u * timeout_s;
+	deadline = fc_mono_ms() + 1000u * timeout_s;
 
 	if (cli_chainview_open(&v, config, em) != FC_OK) {
 		rc = fc_cli_fail(where, "%s", em);

@@ -13,6 +13,7 @@
 #include "fc_mem.h"
 #include "fc_net.h"
 #include "fc_storage_client.h"
+#include "fc_time.h"
 #include "fc_wire.h"
 
 struct replica {
@@ -89,13 +90,6 @@ void fc_storage_client_destroy(struct fc_storage_client *c)
 size_t fc_storage_client_replicas(const struct fc_storage_client *c)
 {
 	return c ? c->n : 0;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void drop(struct replica *r)
@@ -202,10 +196,10 @@ static int roundtrip(struct fc_storage_client *c, size_t replica, Flexchain__Con
 	rc = send_msg(c, r, req, errmsg);
 	if (rc != FC_OK)
 		return rc;
-	deadline = now_ms() + c->opts.timeout_ms;
+	deadline = fc_mono_ms() + c->opts.timeout_ms;
 	for (;;) {
 		Flexchain__ControlMessage *cm = NULL;
-		uint64_t now = now_ms();
+		uint64_t now = fc_mono_ms();
 
 		if (now >= deadline) {
 			/* the reply may still come: the connection is out of step */
@@ -305,11 +299,11 @@ int fc_storage_append(struct fc_storage_client *c, const Flexchain__Block *block
 	if (quorum > eligible)
 		quorum = eligible;
 
-	deadline = now_ms() + c->opts.timeout_ms;
+	deadline = fc_mono_ms() + c->opts.timeout_ms;
 	while (acked < quorum && eligible - failed >= quorum) {
 		struct pollfd pf[64];
 		size_t map[64], np = 0;
-		uint64_t now = now_ms();
+		uint64_t now = fc_mono_ms();
 		int n;
 
 		for (size_t i = 0; i < c->n && np < 64; i++)

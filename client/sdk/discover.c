@@ -10,20 +10,13 @@
 #include "fc_err.h"
 #include "fc_mem.h"
 #include "fc_net.h"
+#include "fc_time.h"
 #include "fc_wire.h"
 
 #define DEFAULT_TIMEOUT_MS 5000u
 #define STEP_CONNECT_MS 1000u
 #define STEP_REPLY_MS 3000u
 #define ROUND_PAUSE_MS 100u
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void pause_ms(unsigned ms)
 {
@@ -68,7 +61,7 @@ static int ask(const char *host, uint16_t port, uint64_t deadline, char *redir, 
 {
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 	Flexchain__ComputeQuery q = FLEXCHAIN__COMPUTE_QUERY__INIT;
-	uint64_t now = mono_ms();
+	uint64_t now = fc_mono_ms();
 	int rc;
 
 	if (now >= deadline)
@@ -108,7 +101,7 @@ int fc_discover_compute(const struct fc_config *cfg, unsigned timeout_ms,
 			struct fc_compute_info **out, size_t *n, char *errmsg)
 {
 	char why[FC_ERRMSG_LEN] = "", redir[300] = "", rhost[256];
-	uint64_t deadline = mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
+	uint64_t deadline = fc_mono_ms() + (timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS);
 	size_t next = 0, hops = 0;
 	int rc = FC_ETIMEOUT, unsupported = 0;
 
@@ -116,7 +109,7 @@ int fc_discover_compute(const struct fc_config *cfg, unsigned timeout_ms,
 	*n = 0;
 	if (!cfg->n_orderers)
 		return fc_errf(errmsg, FC_ECONFIG, "%s has no orderer", cfg->path);
-	while (mono_ms() < deadline) {
+	while (fc_mono_ms() < deadline) {
 		const char *host;
 		uint16_t port;
 		char who[300];

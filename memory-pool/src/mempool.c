@@ -26,6 +26,7 @@
 #include "fc_log.h"
 #include "fc_mem.h"
 #include "fc_mempool.h"
+#include "fc_time.h"
 #include "fc_transport.h"
 #include "mempool_int.h"
 
@@ -84,14 +85,6 @@ struct fc_mempool {
 	} ret[2];
 	struct fc_mempool_stats st;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint32_t next_pow2(uint64_t x)
 {
@@ -430,7 +423,7 @@ static int retire(struct fc_mempool *mp, uint64_t off, uint32_t len64, uint64_t 
 		q->head = 0;
 	}
 	q->v[(q->head + q->n) % q->cap] = (struct retired){
-		.off = off, .len64 = len64, .t_ms = now_ms(), .height = height,
+		.off = off, .len64 = len64, .t_ms = fc_mono_ms(), .height = height,
 	};
 	q->n++;
 	mp->st.bytes_retired += (uint64_t)len64 * FC_MEMPOOL_CHUNK;
@@ -441,7 +434,7 @@ static int retire(struct fc_mempool *mp, uint64_t off, uint32_t len64, uint64_t 
 
 static size_t reclaim_locked(struct fc_mempool *mp, int force)
 {
-	uint64_t now = now_ms();
+	uint64_t now = fc_mono_ms();
 	uint64_t applied = mp->hdr->applied_height;
 	size_t n = 0;
 

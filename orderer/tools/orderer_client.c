@@ -63,6 +63,7 @@
 #include "fc_mem.h"
 #include "fc_net.h"
 #include "fc_storage_client.h"
+#include "fc_time.h"
 #include "fc_validate.h"
 #include "fc_wire.h"
 #include "orderer_int.h"
@@ -73,14 +74,6 @@ static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "orderer-client: %s: %s\n", what, msg);
 	exit(1);
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void sleep_ms(unsigned ms)
@@ -116,9 +109,9 @@ static int find_orderer(const struct fc_config *cfg, const char *addr)
 
 static int cmd_leader(const struct fc_config *cfg)
 {
-	uint64_t deadline = mono_ms() + 20000;
+	uint64_t deadline = fc_mono_ms() + 20000;
 
-	while (mono_ms() < deadline) {
+	while (fc_mono_ms() < deadline) {
 		for (size_t i = 0; i < cfg->n_orderers; i++) {
 			const struct fc_config_node *n = &cfg->orderers[i];
 			Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
@@ -228,7 +221,7 @@ static int cmd_submit(const struct fc_config *cfg, int argc, char **argv)
 	size_t count = strtoul(opt(argc, argv, "--count", "100"), NULL, 10);
 	size_t window = strtoul(opt(argc, argv, "--window", "64"), NULL, 10);
 	uint64_t deadline =
-	    mono_ms() + 1000u * strtoul(opt(argc, argv, "--deadline-s", "120"), NULL, 10);
+	    fc_mono_ms() + 1000u * strtoul(opt(argc, argv, "--deadline-s", "120"), NULL, 10);
 	char errmsg[FC_ERRMSG_LEN], cid[128];
 	fc_cert *cert = NULL;
 	fc_key *key = NULL;
@@ -256,7 +249,7 @@ static int cmd_submit(const struct fc_config *cfg, int argc, char **argv)
 	for (size_t i = 0; i < count; i++)
 		make_tx(&txs[i], i, key, der, dlen);
 
-	while (done < count && mono_ms() < deadline) {
+	while (done < count && fc_mono_ms() < deadline) {
 		Flexchain__ControlMessage *r = NULL;
 		int rc;
 
@@ -650,7 +643,7 @@ static int send_heartbeat(struct fc_netc *c, const char *id, uint64_t *seq)
 static int track_to(const struct fc_config *cfg, struct cfgtrack *t, uint64_t h, struct fc_netc *c,
 		    const char *id, uint64_t *seq, uint64_t *next_hb, char *errmsg)
 {
-	uint64_t end = mono_ms() + cfg->validation.timeout_ms;
+	uint64_t end = fc_mono_ms() + cfg->validation.timeout_ms;
 	int rc = FC_OK;
 
 	while (t->next < h) {
@@ -660,13 +653,13 @@ static int track_to(const struct fc_config *cfg, struct cfgtrack *t, uint64_t h,
 			return rc;
 		if (t->next >= h)
 			break;
-		if (mono_ms() >= end)
+		if (fc_mono_ms() >= end)
 			return rc != FC_OK ? rc
 					   : fc_errf(errmsg, FC_ETIMEOUT,
 						     "storage does not hold height %llu yet",
 						     (unsigned long long)t->next);
-		if (mono_ms() >= *next_hb) {
-			*next_hb = mono_ms() + cfg->network.heartbeat_ms;
+		if (fc_mono_ms() >= *next_hb) {
+			*next_hb = fc_mono_ms() + cfg->network.heartbeat_ms;
 			if (send_heartbeat(c, id, seq) != FC_OK)
 				return FC_ECLOSED;
 		}
@@ -702,7 +695,7 @@ static int judge_block(const struct fc_config *cfg, struct cfgtrack *t, const Fl
 static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 {
 	const char *id = opt(argc, argv, "--id", NULL);
-	uint64_t end = mono_ms() + 1000u * strtoul(opt(argc, argv, "--seconds", "600"), NULL, 10);
+	uint64_t end = fc_mono_ms() + 1000u * strtoul(opt(argc, argv, "--seconds", "600"), NULL, 10);
 	const struct fc_config_node *self;
 	char errmsg[FC_ERRMSG_LEN];
 	fc_cert *cert = NULL;
@@ -724,7 +717,7 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 			     errmsg) != FC_OK)
 		die("compute identity", errmsg);
 	der = fc_crypto_cert_der(cert, &dlen);
-	while (mono_ms() < end && !left) {
+	while (fc_mono_ms() < end && !left) {
 		const struct fc_config_node *n = &cfg->orderers[target];
 		Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
 		Flexchain__Register reg = FLEXCHAIN__REGISTER__INIT;
@@ -773,11 +766,11 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 		fc_wire_free((ProtobufCMessage *)r);
 		fprintf(stderr, "compute %s: registered with %s\n", id, n->id);
 		/* Serve until the connection fails. */
-		uint64_t next_hb = mono_ms() + cfg->network.heartbeat_ms;
-		uint64_t dereg_at = dereg ? mono_ms() + 1000u * strtoul(dereg, NULL, 10) : 0;
+		uint64_t next_hb = fc_mono_ms() + cfg->network.heartbeat_ms;
+		uint64_t dereg_at = dereg ? fc_mono_ms() + 1000u * strtoul(dereg, NULL, 10) : 0;
 		for (;;) {
 			r = NULL;
-			if (dereg_at && !left && mono_ms() >= dereg_at) {
+			if (dereg_at && !left && fc_mono_ms() >= dereg_at) {
 				Flexchain__ControlMessage dm = FLEXCHAIN__CONTROL_MESSAGE__INIT;
 				Flexchain__Deregister dr = FLEXCHAIN__DEREGISTER__INIT;
 				dr.node_id = (char *)id;
@@ -789,14 +782,14 @@ static int cmd_compute(const struct fc_config *cfg, int argc, char **argv)
 				fprintf(stderr, "compute %s: left the committees (draining)\n", id);
 			}
 			rc = fc_ctl_netc_recv(c, 0, cfg->network.heartbeat_ms, &r, NULL);
-			if (rc == FC_ETIMEOUT || mono_ms() >= next_hb) {
-				next_hb = mono_ms() + cfg->network.heartbeat_ms;
+			if (rc == FC_ETIMEOUT || fc_mono_ms() >= next_hb) {
+				next_hb = fc_mono_ms() + cfg->network.heartbeat_ms;
 				if (send_heartbeat(c, id, &seq) != FC_OK)
 					break;
 				if (rc == FC_ETIMEOUT)
 					continue;
 			}
-			if (rc != FC_OK || mono_ms() >= end)
+			if (rc != FC_OK || fc_mono_ms() >= end)
 				break;
 			if (r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_VALIDATE_REQUEST &&
 			    r->validate_request->block) {
@@ -911,7 +904,7 @@ static int all_valid(const Flexchain__Verdict *v)
 static int cmd_storage_check(const struct fc_config *cfg, int argc, char **argv)
 {
 	uint64_t blocks = strtoull(opt(argc, argv, "--blocks", "0"), NULL, 10);
-	uint64_t end = mono_ms() + 1000u * strtoul(opt(argc, argv, "--timeout-s", "60"), NULL, 10);
+	uint64_t end = fc_mono_ms() + 1000u * strtoul(opt(argc, argv, "--timeout-s", "60"), NULL, 10);
 	struct fc_storage_client *sc = NULL;
 	struct fc_storage_height h = {0};
 	fc_crypto_castore *cs = NULL;
@@ -925,7 +918,7 @@ static int cmd_storage_check(const struct fc_config *cfg, int argc, char **argv)
 	if (fc_storage_client_create(cfg, NULL, &sc, errmsg) != FC_OK ||
 	    fc_storage_castore_from_config(cfg, &cs, errmsg) != FC_OK)
 		die("storage-check", errmsg);
-	while (mono_ms() < end) {
+	while (fc_mono_ms() < end) {
 		if (fc_storage_get_height(sc, 0, &h, errmsg) == FC_OK && !h.empty &&
 		    h.applied_height + 1 >= blocks)
 			break;

@@ -41,6 +41,7 @@
 #include "fc_mem.h"
 #include "fc_net.h"
 #include "fc_storage_client.h"
+#include "fc_time.h"
 #include "fc_wire.h"
 
 static const struct fc_config *cfg;
@@ -51,14 +52,6 @@ static void die(const char *what, const char *msg)
 {
 	fprintf(stderr, "compute_client: %s: %s\n", what, msg);
 	exit(1);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static const char *opt(int argc, char **argv, const char *name, const char *def)
@@ -267,7 +260,7 @@ struct load {
 static void *load_thread(void *arg)
 {
 	struct load *l = arg;
-	unsigned seed = (unsigned)(now_ms() ^ (uintptr_t)&seed);
+	unsigned seed = (unsigned)(fc_mono_ms() ^ (uintptr_t)&seed);
 	size_t g = (size_t)rand_r(&seed) % l->ngw;
 
 	for (;;) {
@@ -278,7 +271,7 @@ static void *load_thread(void *arg)
 		int rc;
 
 		pthread_mutex_lock(&l->mu);
-		if (l->issued >= l->count || now_ms() > l->deadline) {
+		if (l->issued >= l->count || fc_mono_ms() > l->deadline) {
 			pthread_mutex_unlock(&l->mu);
 			break;
 		}
@@ -342,7 +335,7 @@ static int cmd_load(int argc, char **argv)
 		l.gws[l.ngw++] = t;
 	l.accounts = (unsigned)atoi(opt(argc, argv, "--accounts", "10"));
 	l.count = strtoul(opt(argc, argv, "--count", "100"), NULL, 10);
-	l.deadline = now_ms() + 1000u * strtoul(opt(argc, argv, "--seconds", "120"), NULL, 10);
+	l.deadline = fc_mono_ms() + 1000u * strtoul(opt(argc, argv, "--seconds", "120"), NULL, 10);
 	l.out = fopen(opt(argc, argv, "--out", "/dev/null"), "a");
 	if (!l.ngw || l.accounts < 2 || !l.out || threads == 0 || threads > 64)
 		die("load", "bad arguments");
@@ -494,13 +487,13 @@ static Flexchain__ControlMessage *endorse_at(const char *addr, struct prop *x)
 static void submit_raw(Flexchain__Envelope *env)
 {
 	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
-	uint64_t end = now_ms() + 30000;
+	uint64_t end = fc_mono_ms() + 30000;
 	size_t target = 0;
 
 	m.request_id = 5;
 	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENVELOPE;
 	m.envelope = env;
-	while (now_ms() < end) {
+	while (fc_mono_ms() < end) {
 		char a[300];
 		snprintf(a, sizeof a, "%s:%u", cfg->orderers[target].host,
 			 (unsigned)cfg->orderers[target].port);
