@@ -216,7 +216,19 @@ struct cd_vreq {
 /* Snapshots kept besides the newest (cfgtrack.c). */
 #define CD_CFG_HIST 16
 
-struct cd_conn; /* server.c */
+struct cd_conn;	    /* server.c */
+struct cd_connpool; /* connpool.h */
+struct cd_gw_job;   /* gateway.c */
+
+/* The gateway's own state (gateway.c): mu guards active and the admission
+ * queue; pool is made by cd_gateway_start before the loop runs and closed
+ * by cd_gateway_stop. */
+struct cd_gw {
+	pthread_mutex_t mu;
+	struct cd_connpool *pool;
+	size_t active; /* client requests submitted to the thread pool */
+	struct cd_gw_job *head, *tail;
+};
 
 struct cd_server {
 	const struct fc_config *cfg;
@@ -290,6 +302,7 @@ struct cd_server {
 	atomic_int registered; /* member thread: registered with the leader */
 	pthread_t member_th, v1_th, v2_th, events_th;
 	int threads_started;
+	struct cd_gw gw;
 	struct cd_metrics m;
 	char errmsg[FC_ERRMSG_LEN];
 };
@@ -305,9 +318,12 @@ void cd_request_done(struct cd_server *s);
 
 /* gateway.c: runs one request decoded on the loop (takes msg). */
 int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__ControlMessage *msg);
-/* Closes the gateway's pooled peer connections (connpool.h); called once,
- * after the gateway thread pool is destroyed. */
-void cd_gateway_stop(void);
+/* Makes s->gw (its connection pool, connpool.h); before the loop runs. */
+int cd_gateway_start(struct cd_server *s, char *errmsg);
+/* Closes the pooled peer connections and frees s->gw; after the gateway
+ * thread pool is destroyed (its admission queue is then empty). A no-op
+ * when cd_gateway_start did not succeed. */
+void cd_gateway_stop(struct cd_server *s);
 /* A commit event or a TxInfo answers the waiter for tx_id, if any. */
 void cd_gateway_complete(struct cd_server *s, const char *tx_id, uint32_t code, const char *msg,
 			 Flexchain__TxStatus status, uint64_t height, uint32_t index);

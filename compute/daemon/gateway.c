@@ -16,9 +16,8 @@
  * short back-off (the other one catches up); only then it refuses.
  *
  * Connections to orderers and to other organisations' compute servers come
- * from one pool (connpool.h), shared by the gateway threads. The module
- * state (pool, admission queue) is per process: a process runs one
- * compute server. */
+ * from one pool (connpool.h), shared by the gateway threads. The pool and
+ * the admission queue are the server's (struct cd_gw in computed.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,21 +54,12 @@
 #define WAIT_QUERY_MS 3000u
 #define WAIT_MAX_MS 120000u
 
-struct gw_job {
-	struct gw_job *next; /* admission queue */
+struct cd_gw_job {
+	struct cd_gw_job *next; /* admission queue */
 	struct cd_server *s;
 	uint64_t conn_id;
 	Flexchain__ControlMessage *msg;
 };
-
-/* Per process (see above). mu guards active and the queue; pool is set
- * once, on the loop thread, before the first job runs. */
-static struct {
-	pthread_mutex_t mu;
-	struct cd_connpool *pool;
-	size_t active; /* client requests submitted to the thread pool */
-	struct gw_job *head, *tail;
-} gw = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------- replies */
 
@@ -99,32 +89,27 @@ static void count_result(struct cd_server *s, int code)
 	fc_metric_inc(s->m.gw.results[o]);
 }
 
-/* An error answer. FC_EAGAIN tells a client that the request was NOT
- * executed and may go to another gateway (fc_gwclient.h); only the drain
- * refusal (reply_unexecuted) may say so, so any other FC_EAGAIN (from an
- * endorser or an orderer, after execution) goes out as FC_EBUSY. */
-static void reply_gw_code(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id,
-			  int code, const char *msg)
+/* Answers a client request (before any commit) and counts the answer:
+ * code FC_OK with the response of mine (may be NULL), else code with msg
+ * (fc_strerror(code) when empty). FC_EAGAIN tells a client that the request
+ * was NOT executed and may go to another gateway (fc_gwclient.h); only the
+ * drain refusal (unexecuted = 1) may say so, so any other FC_EAGAIN (from
+ * an endorser or an orderer, after execution) goes out as FC_EBUSY. */
+static void answer(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id, int code,
+		   const char *msg, const struct cd_endorsed *mine, int unexecuted)
 {
-	count_result(s, code);
 	Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
 
+	if (code == FC_EAGAIN && !unexecuted)
+		code = FC_EBUSY;
+	count_result(s, code);
 	r.code = (uint32_t)code;
-	r.message = (char *)(msg && msg[0] ? msg : fc_strerror(code));
 	r.tx_id = (char *)(tx_id ? tx_id : "");
+	if (code != FC_OK)
+		r.message = (char *)(msg && msg[0] ? msg : fc_strerror(code));
+	else if (mine)
+		r.response = (ProtobufCBinaryData){mine->res.response_len, mine->res.response};
 	reply_gw(s, conn_id, rid, &r);
-}
-
-static void reply_gw_err(struct cd_server *s, uint64_t conn_id, uint64_t rid, const char *tx_id,
-			 int code, const char *msg)
-{
-	reply_gw_code(s, conn_id, rid, tx_id, code == FC_EAGAIN ? FC_EBUSY : code, msg);
-}
-
-static void reply_unexecuted(struct cd_server *s, uint64_t conn_id, uint64_t rid,
-			     const char *tx_id, const char *msg)
-{
-	reply_gw_code(s, conn_id, rid, tx_id, FC_EAGAIN, msg);
 }
 
 /* ---------------------------------------------------------- state reader */
@@ -178,10 +163,40 @@ struct peer_end {
 	const char *org;
 };
 
+/* One request's endorsements: ours (mine) and those gathered (peers),
+ * listed for the envelope in ends/orgs. cand is scratch space for
+ * cd_peers_pick (CD_PEERS_MAX entries, fc_malloc'd once per request and
+ * reused by every organisation and round). round_clear drops a round's
+ * results, round_free everything. */
+struct round {
+	struct cd_endorsed mine;
+	struct peer_end peers[FC_POLICY_MAX_CHILDREN];
+	size_t npeers;
+	Flexchain__Endorsement *ends[FC_POLICY_MAX_CHILDREN + 1];
+	const char *orgs[FC_POLICY_MAX_CHILDREN + 1];
+	size_t nends;
+	struct cd_peer *cand;
+};
+
+static void round_clear(struct round *g)
+{
+	for (size_t i = 0; i < g->npeers; i++)
+		fc_wire_free((ProtobufCMessage *)g->peers[i].reply);
+	g->npeers = g->nends = 0;
+	cd_endorsed_clear(&g->mine);
+}
+
+static void round_free(struct round *g)
+{
+	round_clear(g);
+	fc_free(g->cand);
+	g->cand = NULL;
+}
+
 /* What a differing endorsement says about who read older state
  * (cd_rwset_compare_reads). */
 struct mismatch {
-	int seen, mine_newer, theirs_newer;
+	int mine_newer, theirs_newer;
 	uint64_t their_height;
 };
 
@@ -193,88 +208,82 @@ static int transient(int rc)
 
 /* Asks compute servers of org (cd_peers_pick: the live ones of the
  * compute registry, fewest requests in flight first, else the
- * configuration file's) to endorse; the first whose endorsement matches ours decides.
- * FC_EVERIFY (forged) and deterministic execution errors end the search;
- * unreachable, draining or busy servers, and servers whose rwset or response
- * differs from ours (FC_EMISMATCH: they or we read other state; *mm says
- * which), make it try the next one. The result is FC_EMISMATCH when some
- * server answered with a differing endorsement and none matched. */
+ * configuration file's) to endorse; the first whose endorsement matches ours
+ * decides (*out, which then owns the reply). FC_EVERIFY (forged) and
+ * deterministic execution errors end the search; unreachable, draining or
+ * busy servers, and servers whose rwset or response differs from ours
+ * (FC_EMISMATCH: they or we read other state; *mm says which), make it try
+ * the next one. The result is FC_EMISMATCH when some server answered with a
+ * differing endorsement and none matched. */
 static int ask_org(struct cd_server *s, const char *org, const Flexchain__Proposal *p,
-		   ProtobufCBinaryData sig, const struct cd_endorsed *mine, uint64_t deadline,
+		   ProtobufCBinaryData sig, struct round *g, uint64_t deadline,
 		   struct peer_end *out, struct mismatch *mm, char *errmsg)
 {
-	struct cd_peer *cand = fc_calloc(CD_PEERS_MAX, sizeof *cand);
+	Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT;
+	Flexchain__EndorseRequest er = FLEXCHAIN__ENDORSE_REQUEST__INIT;
 	size_t nc;
 	int rc = FC_ENOTFOUND, mismatched = 0;
 	char last[FC_ERRMSG_LEN] = "";
 
-	if (!cand)
+	if (!g->cand && !(g->cand = fc_malloc(CD_PEERS_MAX * sizeof *g->cand)))
 		return fc_errf(errmsg, FC_ENOMEM, "endorsers of %s: out of memory", org);
-	nc = cd_peers_pick(s, org, cand, CD_PEERS_MAX, NULL);
-	if (nc == 0) {
-		fc_free(cand);
+	nc = cd_peers_pick(s, org, g->cand, CD_PEERS_MAX, NULL);
+	if (nc == 0)
 		return fc_errf(errmsg, FC_ENOTFOUND,
 			       "no compute server of %s in the registry or the configuration", org);
-	}
+	er.proposal = (Flexchain__Proposal *)p;
+	er.client_signature = sig;
+	m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REQUEST;
+	m.endorse_request = &er;
 	for (size_t k = 0; k < nc && cd_now_ms() < deadline; k++) {
-		const struct cd_peer *n = &cand[k];
-		Flexchain__ControlMessage m = FLEXCHAIN__CONTROL_MESSAGE__INIT, *r = NULL;
-		Flexchain__EndorseRequest er = FLEXCHAIN__ENDORSE_REQUEST__INIT;
+		const struct cd_peer *n = &g->cand[k];
+		Flexchain__ControlMessage *r = NULL;
+		Flexchain__EndorseReply *rep = NULL;
 		uint64_t left = deadline - cd_now_ms();
+		int fatal = 0;
 		char e[FC_ERRMSG_LEN] = "";
 
-		er.proposal = (Flexchain__Proposal *)p;
-		er.client_signature = sig;
-		m.body_case = FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REQUEST;
-		m.endorse_request = &er;
 		cd_peers_busy(n, 1);
 		rc = cd_connpool_call(
-		    gw.pool, n->host, n->port, &m, CONNECT_MS,
+		    s->gw.pool, n->host, n->port, &m, CONNECT_MS,
 		    left < ENDORSE_TIMEOUT_MS ? (unsigned)left : ENDORSE_TIMEOUT_MS, &r, NULL, e);
 		cd_peers_busy(n, -1);
-		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REPLY) {
+		if (rc == FC_OK && r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REPLY)
+			rep = r->endorse_reply;
+		if (rc == FC_OK && !rep) {
 			rc = fc_errf(e, FC_EPROTO, "unexpected reply");
-		} else if (rc == FC_OK && r->endorse_reply->code != FC_OK) {
-			rc = (int)r->endorse_reply->code;
-			fc_errf(e, rc, "%s", r->endorse_reply->message);
-			if (!transient(rc)) {
-				fc_wire_free((ProtobufCMessage *)r);
-				rc = fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
-				fc_free(cand);
-				return rc;
-			}
-		} else if (rc == FC_OK) {
-			Flexchain__EndorseReply *er2 = r->endorse_reply;
-			rc = cd_check_peer_endorsement(s->cs, mine, er2->rwset, er2->response,
-						       er2->endorsement, org, e);
+		} else if (rep && rep->code != FC_OK) {
+			/* the endorser's deterministic refusal ends the search */
+			rc = fc_errf(e, (int)rep->code, "%s", rep->message);
+			fatal = !transient(rc);
+		} else if (rep) {
+			rc = cd_check_peer_endorsement(s->cs, &g->mine, rep->rwset, rep->response,
+						       rep->endorsement, org, e);
 			if (rc == FC_OK) {
 				out->reply = r;
 				out->org = org;
-				fc_free(cand);
 				return FC_OK;
 			}
-			if (rc != FC_EMISMATCH) {
-				fc_wire_free((ProtobufCMessage *)r);
-				rc = fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
-				fc_free(cand);
-				return rc;
+			/* a forged or wrong endorsement ends the search */
+			fatal = rc != FC_EMISMATCH;
+			if (!fatal) {
+				struct mismatch x;
+				cd_rwset_compare_reads(g->mine.res.rwset, rep->rwset, &x.mine_newer,
+						       &x.theirs_newer, &x.their_height);
+				mm->mine_newer |= x.mine_newer;
+				mm->theirs_newer |= x.theirs_newer;
+				if (x.theirs_newer && x.their_height > mm->their_height)
+					mm->their_height = x.their_height;
+				mismatched = 1;
 			}
-			struct mismatch x;
-			cd_rwset_compare_reads(mine->res.rwset, er2->rwset, &x.mine_newer,
-					       &x.theirs_newer, &x.their_height);
-			mm->seen = 1;
-			mm->mine_newer |= x.mine_newer;
-			mm->theirs_newer |= x.theirs_newer;
-			if (x.theirs_newer && x.their_height > mm->their_height)
-				mm->their_height = x.their_height;
-			mismatched = 1;
 		}
 		fc_wire_free((ProtobufCMessage *)r);
+		if (fatal)
+			return fc_errf(errmsg, rc, "endorser %s (%s): %s", n->id, org, e);
 		snprintf(last, sizeof last, "%s: %s", n->id, e);
 		fc_log(FC_LOG_DEBUG, COMP, "endorser unavailable or differing",
 		       "peer=%s reason=\"%s\"", n->id, e);
 	}
-	fc_free(cand);
 	if (mismatched)
 		return fc_errf(errmsg, FC_EMISMATCH, "endorsement of %s differs from ours (%s)",
 			       org, last);
@@ -315,56 +324,115 @@ static int wait_applied(struct cd_server *s, uint64_t h, uint64_t deadline)
 	return ok;
 }
 
-/* One round of gathering: the endorsements pol needs besides ours, asked
- * of the organisations that pol names. FC_OK when pol is satisfied (peers
- * and ends/orgs filled), FC_EMISMATCH (an organisation's endorsers differ
+/* One round of gathering: the endorsements pol needs besides ours
+ * (g->mine), asked of the organisations that pol names. FC_OK when pol is
+ * satisfied (g filled), FC_EMISMATCH (an organisation's endorsers differ
  * from us: *mm), FC_EVERIFY, or, when pol is not met, FC_EBUSY (endorsers
- * missing for a transient reason: *transient_miss) or FC_ECONFIG (missing
- * for a deterministic one: no endorser of an organisation pol needs, or its
+ * missing for a transient reason) or FC_ECONFIG (missing for a
+ * deterministic one: no endorser of an organisation pol needs, or its
  * endorsers refused), with errmsg. Never FC_EDENIED: in a gateway reply that
  * code is the contract's own refusal at execution (a business rule), which
  * clients count apart from refusals by the system. */
 static int gather(struct cd_server *s, const struct fc_policy *pol, const Flexchain__Proposal *p,
-		  ProtobufCBinaryData sig, struct cd_endorsed *mine, uint64_t deadline,
-		  struct peer_end *peers, size_t *npeers, Flexchain__Endorsement **ends,
-		  const char **orgs, size_t *nends, struct mismatch *mm, int *transient_miss,
+		  ProtobufCBinaryData sig, struct round *g, uint64_t deadline, struct mismatch *mm,
 		  char *errmsg)
 {
 	const char *const *porgs = NULL;
 	size_t npo = fc_policy_orgs(pol, &porgs);
-	int rc, mismatch = 0;
+	int rc, mismatch = 0, transient_miss = 0;
 	char why[FC_ERRMSG_LEN] = "";
 
-	*transient_miss = 0;
-	ends[*nends] = &mine->end;
-	orgs[(*nends)++] = s->self.org;
-	for (size_t i = 0; i < npo && !fc_policy_satisfied(pol, orgs, *nends); i++) {
+	g->ends[g->nends] = &g->mine.end;
+	g->orgs[g->nends++] = s->self.org;
+	for (size_t i = 0; i < npo && !fc_policy_satisfied(pol, g->orgs, g->nends); i++) {
 		int have = 0;
-		for (size_t k = 0; k < *nends; k++)
-			have |= strcmp(orgs[k], porgs[i]) == 0;
+		for (size_t k = 0; k < g->nends; k++)
+			have |= strcmp(g->orgs[k], porgs[i]) == 0;
 		if (have)
 			continue;
-		rc = ask_org(s, porgs[i], p, sig, mine, deadline, &peers[*npeers], mm, why);
+		rc = ask_org(s, porgs[i], p, sig, g, deadline, &g->peers[g->npeers], mm, why);
 		if (rc == FC_EVERIFY)
 			return fc_errf(errmsg, rc, "tx %s: refused to submit: %s", p->tx_id, why);
 		if (rc != FC_OK) {
 			mismatch |= rc == FC_EMISMATCH;
-			*transient_miss |= rc == FC_EMISMATCH || transient(rc);
+			transient_miss |= rc == FC_EMISMATCH || transient(rc);
 			fc_log(FC_LOG_DEBUG, COMP, "endorsement missing", "tx=%s reason=\"%s\"",
 			       p->tx_id, why);
 			continue;
 		}
-		ends[*nends] = peers[*npeers].reply->endorse_reply->endorsement;
-		orgs[(*nends)++] = porgs[i];
-		(*npeers)++;
+		g->ends[g->nends] = g->peers[g->npeers].reply->endorse_reply->endorsement;
+		g->orgs[g->nends++] = porgs[i];
+		g->npeers++;
 	}
-	if (fc_policy_satisfied(pol, orgs, *nends))
+	if (fc_policy_satisfied(pol, g->orgs, g->nends))
 		return FC_OK;
 	if (mismatch)
 		return fc_errf(errmsg, FC_EMISMATCH, "tx %s: refused to submit: %s", p->tx_id, why);
-	return fc_errf(errmsg, *transient_miss ? FC_EBUSY : FC_ECONFIG,
+	return fc_errf(errmsg, transient_miss ? FC_EBUSY : FC_ECONFIG,
 		       "tx %s: endorsement policy %s not met: %s", p->tx_id, fc_policy_text(pol),
 		       why[0] ? why : "no endorser");
+}
+
+/* Between two rounds of gathering: when only the other servers read newer
+ * state, waits (up to 3 s) until ours has applied their height; otherwise
+ * (they or both read older state, or endorsers were unavailable) backs off
+ * GATHER_BACKOFF_MS, doubling with every attempt, within deadline. */
+static void before_next_round(struct cd_server *s, const struct mismatch *mm, int attempt,
+			      uint64_t deadline)
+{
+	uint64_t now = cd_now_ms();
+
+	if (mm->theirs_newer && !mm->mine_newer) {
+		uint64_t until = now + 3000u;
+		wait_applied(s, mm->their_height, until < deadline ? until : deadline);
+	} else {
+		uint64_t ms = (uint64_t)GATHER_BACKOFF_MS << (attempt - 1);
+		if (now + ms > deadline)
+			ms = deadline > now ? deadline - now : 0;
+		usleep((useconds_t)(ms * 1000u));
+	}
+}
+
+/* Gathers for p, executed into g->mine, the endorsements the policy of
+ * its contract needs in cc (the latest chain configuration known, held by
+ * the caller), in up to GATHER_ATTEMPTS rounds before deadline; a round
+ * that failed for a transient reason is dropped and p executed again after
+ * before_next_round. FC_OK with g filled, else the error of the last round
+ * (gather) or of executing again, with errmsg. */
+static int gather_rounds(struct cd_server *s, const struct fc_chaincfg *cc,
+			 const Flexchain__Proposal *p, ProtobufCBinaryData sig, struct round *g,
+			 uint64_t deadline, char *errmsg)
+{
+	const struct fc_policy *pol = fc_chaincfg_policy_for(cc, p->contract);
+
+	for (int attempt = 1;; attempt++) {
+		struct mismatch mm = {0};
+		struct timespec t0;
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = gather(s, pol, p, sig, g, deadline, &mm, errmsg);
+		fc_metric_observe(s->m.gw.endorse_seconds, cd_seconds_since(&t0));
+		if (rc == FC_OK)
+			return FC_OK;
+		if (rc == FC_EVERIFY || rc == FC_ECONFIG || attempt >= GATHER_ATTEMPTS ||
+		    cd_now_ms() >= deadline || atomic_load(&s->stop)) {
+			fc_log(FC_LOG_WARN, COMP, "not submitted",
+			       "tx=%s attempts=%d reason=\"%s\"", p->tx_id, attempt, errmsg);
+			return rc;
+		}
+		fc_log(FC_LOG_DEBUG, COMP, "gathering again",
+		       "tx=%s attempt=%d mine_newer=%d theirs_newer=%d their_height=%llu "
+		       "reason=\"%s\"",
+		       p->tx_id, attempt, mm.mine_newer, mm.theirs_newer,
+		       (unsigned long long)mm.their_height, errmsg);
+		round_clear(g);
+		errmsg[0] = 0;
+		before_next_round(s, &mm, attempt, deadline);
+		rc = execute(s, p, sig, &g->mine, errmsg);
+		if (rc != FC_OK)
+			return rc;
+	}
 }
 
 /* ---------------------------------------------------------- ordering */
@@ -387,8 +455,8 @@ static int submit_envelope(struct cd_server *s, const Flexchain__Envelope *env, 
 		uint64_t left = deadline - cd_now_ms();
 		int wr = 0, before = written;
 
-		rc = cd_connpool_call(gw.pool, n->host, n->port, &m, CONNECT_MS, (unsigned)left, &r,
-				      &wr, e);
+		rc = cd_connpool_call(s->gw.pool, n->host, n->port, &m, CONNECT_MS, (unsigned)left,
+				      &r, &wr, e);
 		written |= wr;
 		if (rc == FC_OK && r->body_case != FLEXCHAIN__CONTROL_MESSAGE__BODY_SUBMIT_RESULT) {
 			rc = fc_errf(e, FC_EPROTO, "orderer %s: unexpected reply", n->id);
@@ -455,6 +523,15 @@ static struct cd_waiter *waiter_take(struct cd_server *s, const char *tx_id)
 		}
 	pthread_mutex_unlock(&s->mu);
 	return w;
+}
+
+/* Lists w among the waiters (answered by cd_gateway_complete). */
+static void waiter_put(struct cd_server *s, struct cd_waiter *w)
+{
+	pthread_mutex_lock(&s->mu);
+	w->next = s->waiters;
+	s->waiters = w;
+	pthread_mutex_unlock(&s->mu);
 }
 
 void cd_gateway_complete(struct cd_server *s, const char *tx_id, uint32_t code, const char *msg,
@@ -524,143 +601,71 @@ static void handle_gateway(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 	const Flexchain__Proposal *p = req->proposal;
 	const char *tx_id = p && p->tx_id ? p->tx_id : "";
 	char errmsg[FC_ERRMSG_LEN] = "";
-	struct cd_endorsed mine;
-	struct peer_end peers[FC_POLICY_MAX_CHILDREN];
-	size_t npeers = 0;
-	Flexchain__Endorsement *ends[FC_POLICY_MAX_CHILDREN + 1];
-	const char *orgs[FC_POLICY_MAX_CHILDREN + 1];
-	size_t nends = 0;
+	struct round g;
 	struct cd_waiter *w = NULL;
 	struct fc_chaincfg *cc = NULL;
-	uint64_t start_ms = cd_now_ms(), deadline = start_ms + GATHER_BUDGET_MS;
+	uint64_t start_ms = cd_now_ms();
 	int rc, done = 1;
 
-	memset(&mine, 0, sizeof mine);
+	memset(&g, 0, sizeof g);
 	if (!p) {
-		reply_gw_err(s, conn_id, rid, "", FC_EINVAL, "gateway request: proposal required");
+		rc = fc_errf(errmsg, FC_EINVAL, "gateway request: proposal required");
 		goto out;
 	}
-	for (int attempt = 1;; attempt++) {
-		struct mismatch mm = {0};
-		int tmiss = 0;
-
-		rc = execute(s, p, req->client_signature, &mine, errmsg);
-		if (rc != FC_OK) {
-			reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
-			goto out;
-		}
-		if (req->mode == FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE) {
-			Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
-			r.tx_id = (char *)tx_id;
-			r.response =
-			    (ProtobufCBinaryData){mine.res.response_len, mine.res.response};
-			count_result(s, FC_OK);
-			reply_gw(s, conn_id, rid, &r);
-			goto out;
-		}
-		/* Endorsements the contract's policy needs, as the latest
-		 * chain configuration this server knows has it (held while
-		 * gathering). */
-		if (!cc)
-			cc = cd_cfg_latest(s);
-		const struct fc_policy *pol = fc_chaincfg_policy_for(cc, p->contract);
-		struct timespec t0;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = gather(s, pol, p, req->client_signature, &mine, deadline, peers, &npeers, ends,
-			    orgs, &nends, &mm, &tmiss, errmsg);
-		fc_metric_observe(s->m.gw.endorse_seconds, cd_seconds_since(&t0));
-		if (rc == FC_OK)
-			break;
-		if (rc == FC_EVERIFY || rc == FC_ECONFIG || attempt >= GATHER_ATTEMPTS ||
-		    cd_now_ms() >= deadline || atomic_load(&s->stop)) {
-			fc_log(FC_LOG_WARN, COMP, "not submitted",
-			       "tx=%s attempts=%d reason=\"%s\"", tx_id, attempt, errmsg);
-			reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
-			goto out;
-		}
-		/* Another round: drop this one's results. */
-		fc_log(FC_LOG_DEBUG, COMP, "gathering again",
-		       "tx=%s attempt=%d mine_newer=%d theirs_newer=%d their_height=%llu "
-		       "reason=\"%s\"",
-		       tx_id, attempt, mm.mine_newer, mm.theirs_newer,
-		       (unsigned long long)mm.their_height, errmsg);
-		for (size_t i = 0; i < npeers; i++)
-			fc_wire_free((ProtobufCMessage *)peers[i].reply);
-		npeers = nends = 0;
-		cd_endorsed_clear(&mine);
-		errmsg[0] = 0;
-		if (mm.theirs_newer && !mm.mine_newer) {
-			/* We read older state: catch up with what they read. */
-			uint64_t until = cd_now_ms() + 3000u;
-			wait_applied(s, mm.their_height, until < deadline ? until : deadline);
-		} else {
-			/* They (or both) read older state, or the endorsers were
-			 * unavailable: give them a moment. */
-			uint64_t ms = (uint64_t)GATHER_BACKOFF_MS << (attempt - 1);
-			uint64_t now = cd_now_ms();
-			if (now + ms > deadline)
-				ms = deadline > now ? deadline - now : 0;
-			usleep((useconds_t)(ms * 1000u));
-		}
-	}
+	rc = execute(s, p, req->client_signature, &g.mine, errmsg);
+	if (rc != FC_OK || req->mode == FLEXCHAIN__GATEWAY_MODE__GW_EVALUATE)
+		goto out;
+	/* Endorsements the contract's policy needs, as the latest chain
+	 * configuration this server knows has it (held while gathering). */
+	cc = cd_cfg_latest(s);
+	rc =
+	    gather_rounds(s, cc, p, req->client_signature, &g, start_ms + GATHER_BUDGET_MS, errmsg);
+	if (rc != FC_OK)
+		goto out;
 	Flexchain__Envelope env = FLEXCHAIN__ENVELOPE__INIT;
 	env.type = FLEXCHAIN__TX_TYPE__TX_NORMAL;
 	env.proposal = (Flexchain__Proposal *)p;
 	env.client_signature = req->client_signature;
-	env.rwset = mine.res.rwset;
-	env.response = (ProtobufCBinaryData){mine.res.response_len, mine.res.response};
-	env.n_endorsements = nends;
-	env.endorsements = ends;
+	env.rwset = g.mine.res.rwset;
+	env.response = (ProtobufCBinaryData){g.mine.res.response_len, g.mine.res.response};
+	env.n_endorsements = g.nends;
+	env.endorsements = g.ends;
 	if (req->mode == FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT) {
 		w = fc_calloc(1, sizeof *w);
-		if (!w || (mine.res.response_len &&
-			   !(w->response = fc_memdup(mine.res.response, mine.res.response_len)))) {
+		if (!w ||
+		    (g.mine.res.response_len &&
+		     !(w->response = fc_memdup(g.mine.res.response, g.mine.res.response_len)))) {
 			waiter_free(w);
-			reply_gw_err(s, conn_id, rid, tx_id, FC_ENOMEM, "out of memory");
+			rc = fc_errf(errmsg, FC_ENOMEM, "out of memory");
 			goto out;
 		}
 		snprintf(w->tx_id, sizeof w->tx_id, "%s", tx_id);
-		w->response_len = mine.res.response_len;
+		w->response_len = g.mine.res.response_len;
 		w->conn_id = conn_id;
 		w->request_id = rid;
 		w->start_ms = start_ms;
 		w->since_ms = w->last_query_ms = cd_now_ms() + SUBMIT_DEADLINE_MS;
-		pthread_mutex_lock(&s->mu);
-		w->next = s->waiters;
-		s->waiters = w;
-		pthread_mutex_unlock(&s->mu);
-		done = 0; /* from now on the waiter answers */
+		waiter_put(s, w);
 	}
 	rc = submit_envelope(s, &env, errmsg);
 	if (req->mode == FLEXCHAIN__GATEWAY_MODE__GW_SUBMIT) {
-		/* Taken back unless a commit event already answered it. */
+		/* Taken back unless a commit event already answered it; the
+		 * waiter answers unless ordering failed. */
 		struct cd_waiter *mw = waiter_take(s, tx_id);
-		if (mw && rc != FC_OK) {
-			waiter_free(mw);
-			reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
-			done = 1;
-		} else if (mw) {
-			mw->since_ms = mw->last_query_ms = cd_now_ms();
-			pthread_mutex_lock(&s->mu);
-			mw->next = s->waiters;
-			s->waiters = mw;
-			pthread_mutex_unlock(&s->mu);
+		if (!mw || rc == FC_OK) {
+			if (mw) {
+				mw->since_ms = mw->last_query_ms = cd_now_ms();
+				waiter_put(s, mw);
+			}
+			done = 0;
+			goto cleanup;
 		}
-		goto out;
-	}
-	if (rc != FC_OK) {
-		reply_gw_err(s, conn_id, rid, tx_id, rc, errmsg);
-	} else {
-		Flexchain__GatewayReply r = FLEXCHAIN__GATEWAY_REPLY__INIT;
-		r.tx_id = (char *)tx_id;
-		r.response = (ProtobufCBinaryData){mine.res.response_len, mine.res.response};
-		count_result(s, FC_OK);
-		reply_gw(s, conn_id, rid, &r);
+		waiter_free(mw); /* not ordered: answered below */
 	}
 out:
-	for (size_t i = 0; i < npeers; i++)
-		fc_wire_free((ProtobufCMessage *)peers[i].reply);
-	cd_endorsed_clear(&mine);
+	answer(s, conn_id, rid, tx_id, rc, errmsg, &g.mine, 0);
+cleanup:
+	round_free(&g);
 	fc_chaincfg_unref(cc);
 	if (done)
 		cd_request_done(s);
@@ -729,8 +734,9 @@ static void handle_tx_query(struct cd_server *s, uint64_t conn_id, uint64_t rid,
 
 static void gw_run(void *arg);
 
-/* Submits j to the thread pool (counted in s->inflight already). */
-static int gw_submit(struct gw_job *j)
+/* Submits j to the thread pool (counted in s->inflight already); on
+ * failure j is dropped and counted done. */
+static int gw_submit(struct cd_gw_job *j)
 {
 	int rc = fc_tpool_submit(j->s->gwpool, gw_run, j);
 
@@ -742,64 +748,75 @@ static int gw_submit(struct gw_job *j)
 	return rc;
 }
 
+/* A client request's admission slot is free (it finished, or could not be
+ * submitted): it goes to the oldest queued client request, if any. */
+static void slot_release(struct cd_server *s)
+{
+	struct cd_gw *g = &s->gw;
+	struct cd_gw_job *next;
+
+	do {
+		pthread_mutex_lock(&g->mu);
+		if ((next = g->head) != NULL) {
+			g->head = next->next;
+			if (!g->head)
+				g->tail = NULL;
+		} else {
+			g->active--;
+		}
+		pthread_mutex_unlock(&g->mu);
+	} while (next && gw_submit(next) != FC_OK);
+}
+
 static void gw_run(void *arg)
 {
-	struct gw_job *j = arg, *next = NULL;
+	struct cd_gw_job *j = arg;
+	struct cd_server *s = j->s;
 	Flexchain__ControlMessage *m = j->msg;
 	int client = m->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST;
 
 	switch (m->body_case) {
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST:
-		handle_gateway(j->s, j->conn_id, m->request_id, m->gateway_request);
+		handle_gateway(s, j->conn_id, m->request_id, m->gateway_request);
 		break;
 	case FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REQUEST:
-		handle_endorse(j->s, j->conn_id, m->request_id, m->endorse_request);
+		handle_endorse(s, j->conn_id, m->request_id, m->endorse_request);
 		break;
 	default:
-		handle_tx_query(j->s, j->conn_id, m->request_id, m->tx_query);
+		handle_tx_query(s, j->conn_id, m->request_id, m->tx_query);
 		break;
 	}
 	fc_wire_free((ProtobufCMessage *)m);
 	fc_free(j);
-	if (!client)
-		return;
-	/* This slot goes to the oldest waiting client request, if any. */
-	pthread_mutex_lock(&gw.mu);
-	if ((next = gw.head) != NULL) {
-		gw.head = next->next;
-		if (!gw.head)
-			gw.tail = NULL;
-	} else {
-		gw.active--;
-	}
-	pthread_mutex_unlock(&gw.mu);
-	if (next && gw_submit(next) != FC_OK) {
-		pthread_mutex_lock(&gw.mu);
-		gw.active--;
-		pthread_mutex_unlock(&gw.mu);
-	}
+	if (client)
+		slot_release(s);
 }
 
-void cd_gateway_stop(void)
+int cd_gateway_start(struct cd_server *s, char *errmsg)
 {
-	cd_connpool_destroy(gw.pool);
-	gw.pool = NULL;
+	int rc = cd_connpool_create(PEER_CONNS_MAX, PEER_IDLE_MAX_MS, &s->gw.pool, errmsg);
+
+	if (rc != FC_OK)
+		return fc_errwrap(errmsg, rc, "gateway connection pool");
+	pthread_mutex_init(&s->gw.mu, NULL);
+	return FC_OK;
+}
+
+void cd_gateway_stop(struct cd_server *s)
+{
+	if (!s->gw.pool)
+		return;
+	cd_connpool_destroy(s->gw.pool);
+	s->gw.pool = NULL;
+	pthread_mutex_destroy(&s->gw.mu);
 }
 
 int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__ControlMessage *msg)
 {
-	struct gw_job *j;
+	struct cd_gw *g = &s->gw;
+	struct cd_gw_job *j;
 	int rc, client = msg->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_GATEWAY_REQUEST;
 
-	if (!gw.pool) {
-		char e[FC_ERRMSG_LEN];
-		rc = cd_connpool_create(PEER_CONNS_MAX, PEER_IDLE_MAX_MS, &gw.pool, e);
-		if (rc != FC_OK) {
-			fc_log(FC_LOG_ERROR, COMP, "connection pool", "reason=\"%s\"", e);
-			fc_wire_free((ProtobufCMessage *)msg);
-			return rc;
-		}
-	}
 	if (client) {
 		unsigned mode = (unsigned)msg->gateway_request->mode;
 		s->last_client_ms = cd_now_ms();
@@ -819,15 +836,13 @@ int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__Contro
 	 * s->drain_start_ms belong to the loop thread, which runs this. */
 	if (client && atomic_load(&s->draining) &&
 	    !(s->phase == 1 && cd_now_ms() - s->drain_start_ms < CD_DRAIN_GRACE_MS)) {
+		const Flexchain__Proposal *p = msg->gateway_request->proposal;
 		char m2[FC_ERRMSG_LEN];
 		snprintf(m2, sizeof m2,
 			 "compute server %s is draining (shutting down): request not executed, "
 			 "send it to another gateway",
 			 s->self.id);
-		reply_unexecuted(s, conn_id, msg->request_id,
-				 msg->gateway_request->proposal ? msg->gateway_request->proposal->tx_id
-								: "",
-				 m2);
+		answer(s, conn_id, msg->request_id, p ? p->tx_id : "", FC_EAGAIN, m2, NULL, 1);
 		fc_wire_free((ProtobufCMessage *)msg);
 		return FC_OK;
 	}
@@ -844,26 +859,23 @@ int cd_gateway_dispatch(struct cd_server *s, uint64_t conn_id, Flexchain__Contro
 	pthread_mutex_unlock(&s->mu);
 	if (client) {
 		int wait;
-		pthread_mutex_lock(&gw.mu);
-		wait = gw.active >= GW_ACTIVE_MAX(fc_tpool_size(s->gwpool));
+		pthread_mutex_lock(&g->mu);
+		wait = g->active >= GW_ACTIVE_MAX(fc_tpool_size(s->gwpool));
 		if (wait) {
-			if (gw.tail)
-				gw.tail->next = j;
+			if (g->tail)
+				g->tail->next = j;
 			else
-				gw.head = j;
-			gw.tail = j;
+				g->head = j;
+			g->tail = j;
 		} else {
-			gw.active++;
+			g->active++;
 		}
-		pthread_mutex_unlock(&gw.mu);
+		pthread_mutex_unlock(&g->mu);
 		if (wait)
 			return FC_OK;
 	}
 	rc = gw_submit(j);
-	if (rc != FC_OK && client) {
-		pthread_mutex_lock(&gw.mu);
-		gw.active--;
-		pthread_mutex_unlock(&gw.mu);
-	}
+	if (rc != FC_OK && client)
+		slot_release(s);
 	return rc;
 }

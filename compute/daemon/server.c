@@ -278,6 +278,8 @@ int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg
 		rc = fc_tpool_create(cfg->validation.threads, &s->vpool, errmsg);
 	if (rc == FC_OK)
 		rc = fc_tpool_create(GW_THREADS, &s->gwpool, errmsg);
+	if (rc == FC_OK)
+		rc = cd_gateway_start(s, errmsg);
 	if (rc != FC_OK)
 		goto out;
 	if (uv_loop_init(&s->loop) != 0) {
@@ -328,7 +330,7 @@ out:
 		uv_loop_close(&s->loop);
 	}
 	fc_tpool_destroy(s->gwpool);
-	cd_gateway_stop();
+	cd_gateway_stop(s);
 	fc_tpool_destroy(s->vpool);
 	for (struct cd_reply *r = s->out_head, *n; r; r = n) {
 		n = r->next;
