@@ -755,6 +755,19 @@ fc_crypto_castore *fc_chaincfg_castore(const struct fc_chaincfg *c)
 	return c->cs;
 }
 
+int fc_chaincfg_same_storage(const struct fc_config *a, const struct fc_config *b)
+{
+	if (a->storage.n_replicas != b->storage.n_replicas)
+		return 0;
+	for (size_t i = 0; i < a->storage.n_replicas; i++) {
+		const struct fc_config_node *x = &a->storage.replicas[i], *y = &b->storage.replicas[i];
+		if (strcmp(x->id, y->id) != 0 || strcmp(x->host, y->host) != 0 ||
+		    x->port != y->port)
+			return 0;
+	}
+	return 1;
+}
+
 const struct fc_policy *fc_chaincfg_policy_for(const struct fc_chaincfg *c, const char *contract)
 {
 	return fc_config_contract_policy(&c->view, contract)->pol;

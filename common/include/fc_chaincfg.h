@@ -132,6 +132,14 @@ fc_crypto_castore *fc_chaincfg_castore(const struct fc_chaincfg *c);
 const struct fc_policy *fc_chaincfg_policy_for(const struct fc_chaincfg *c, const char *contract);
 /* The CA certificate of orgs[i] of the view, owned by c; NULL out of range. */
 const fc_cert *fc_chaincfg_org_ca(const struct fc_chaincfg *c, size_t i);
+/* 1 when a and b list the same storage replicas: as many, and the same id,
+ * host and port at every index; 0 otherwise. a and b are any two
+ * configurations (a snapshot's view, fc_chaincfg_config, or the loaded
+ * file's), only read. The nodes that follow the chain configuration (the
+ * compute and memory daemons) make a new storage client for the replicas in
+ * force only when this says 0: other node fields (data, metrics port) and
+ * the write quorum are not compared. */
+int fc_chaincfg_same_storage(const struct fc_config *a, const struct fc_config *b);
 
 /* ------------------------------------------------- making config transactions
  *

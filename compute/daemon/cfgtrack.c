@@ -97,27 +97,20 @@ struct fc_chaincfg *cd_cfg_known(struct cd_server *s, uint64_t h)
 	return c;
 }
 
-static int same_storage(const struct fc_config *a, const struct fc_config *b)
+/* The configuration whose storage replicas readers use (cc_mu held). */
+static const struct fc_config *storage_cfg(const struct cd_server *s)
 {
-	if (a->storage.n_replicas != b->storage.n_replicas)
-		return 0;
-	for (size_t i = 0; i < a->storage.n_replicas; i++) {
-		const struct fc_config_node *x = &a->storage.replicas[i], *y = &b->storage.replicas[i];
-		if (strcmp(x->id, y->id) != 0 || strcmp(x->host, y->host) != 0 ||
-		    x->port != y->port)
-			return 0;
-	}
-	return 1;
+	return s->st_cc ? fc_chaincfg_config(s->st_cc) : s->cfg;
 }
 
 /* c becomes the newest snapshot (cc_mu held): when its storage replicas
  * differ from those readers use, readers follow them. */
 static void follow_storage(struct cd_server *s, struct fc_chaincfg *c)
 {
-	const struct fc_config *now = s->st_cc ? fc_chaincfg_config(s->st_cc) : s->cfg;
+	const struct fc_config *now = storage_cfg(s);
 	const struct fc_config *next = fc_chaincfg_config(c);
 
-	if (same_storage(now, next))
+	if (fc_chaincfg_same_storage(now, next))
 		return;
 	fc_chaincfg_unref(s->st_cc);
 	s->st_cc = fc_chaincfg_ref(c);
@@ -135,7 +128,7 @@ const struct fc_config *cd_cfg_storage(struct cd_server *s, struct fc_chaincfg *
 
 	pthread_mutex_lock(&s->cc_mu);
 	*keep = s->st_cc ? fc_chaincfg_ref(s->st_cc) : NULL;
-	cfg = s->st_cc ? fc_chaincfg_config(s->st_cc) : s->cfg;
+	cfg = storage_cfg(s);
 	if (gen)
 		*gen = atomic_load(&s->st_gen);
 	pthread_mutex_unlock(&s->cc_mu);

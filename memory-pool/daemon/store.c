@@ -22,15 +22,20 @@
 #define COMP "memd"
 
 struct memd_store {
-	const struct fc_config *cfg;  /* the file's */
-	const struct fc_config *rcfg; /* whose replicas cl reads: cfg or rcc's */
-	struct fc_chaincfg *rcc;      /* keeps rcfg; NULL: the file's */
+	const struct fc_config *cfg; /* the file's */
+	struct fc_chaincfg *rcc;     /* whose replicas cl reads; NULL: cfg's */
 	struct fc_storage_client *cl;
 	fc_crypto_castore *cs;
 	struct fc_chaincfg *cc; /* in force at height next */
 	uint64_t next, want;	/* folded below next; asked to fold below want */
 	size_t pref;		/* replica that answered a BlockQuery last */
 };
+
+/* The configuration whose storage replicas cl reads. */
+static const struct fc_config *client_cfg(const struct memd_store *s)
+{
+	return s->rcc ? fc_chaincfg_config(s->rcc) : s->cfg;
+}
 
 int memd_conf_get(const struct fc_config *cfg, const char *id, struct memd_conf *out, char *errmsg)
 {
@@ -71,7 +76,7 @@ int memd_store_open(const struct fc_config *cfg, struct memd_store **out, char *
 	*out = NULL;
 	if (!s)
 		return fc_errf(errmsg, FC_ENOMEM, "out of memory");
-	s->cfg = s->rcfg = cfg;
+	s->cfg = cfg;
 	rc = fc_storage_castore_from_config(cfg, &s->cs, errmsg);
 	if (rc != FC_OK)
 		goto fail;
@@ -103,19 +108,6 @@ void memd_store_close(struct memd_store *s)
 	fc_free(s);
 }
 
-static int same_storage(const struct fc_config *a, const struct fc_config *b)
-{
-	if (a->storage.n_replicas != b->storage.n_replicas)
-		return 0;
-	for (size_t i = 0; i < a->storage.n_replicas; i++) {
-		const struct fc_config_node *x = &a->storage.replicas[i], *y = &b->storage.replicas[i];
-		if (strcmp(x->id, y->id) != 0 || strcmp(x->host, y->host) != 0 ||
-		    x->port != y->port)
-			return 0;
-	}
-	return 1;
-}
-
 static int fetch(void *ud, uint64_t from, uint64_t count, Flexchain__BlockReply **out, char *errmsg)
 {
 	struct memd_store *s = ud;
@@ -137,7 +129,7 @@ int memd_store_follow(struct memd_store *s, uint64_t to, char *errmsg)
 	rc = fc_chaincfg_rebuild(&s->cc, &s->next, s->want, &src, errmsg);
 	next = fc_chaincfg_config(s->cc);
 	/* what was folded counts even when the rest failed */
-	if (same_storage(s->rcfg, next))
+	if (fc_chaincfg_same_storage(client_cfg(s), next))
 		return rc;
 	if (fc_storage_client_create(next, NULL, &cl, errmsg) != FC_OK)
 		return fc_errwrap(errmsg, FC_EIO, "storage client for the replicas in force");
@@ -145,7 +137,6 @@ int memd_store_follow(struct memd_store *s, uint64_t to, char *errmsg)
 	fc_chaincfg_unref(s->rcc);
 	s->cl = cl;
 	s->rcc = fc_chaincfg_ref(s->cc);
-	s->rcfg = next;
 	s->pref = 0;
 	fc_log(FC_LOG_INFO, COMP, "storage replicas changed", "from_height=%llu replicas=%zu",
 	       (unsigned long long)fc_chaincfg_from_height(s->cc), next->storage.n_replicas);
@@ -225,7 +216,7 @@ int memd_store_state(struct memd_store *s, const ProtobufCBinaryData *keys, size
 			return FC_OK;
 		/* A lagging replica could hand back versions older than ours. */
 		rc = fc_errf(errmsg, FC_EAGAIN, "%s is at height %llu, below %llu",
-			     s->rcfg->storage.replicas[i].id,
+			     client_cfg(s)->storage.replicas[i].id,
 			     (unsigned long long)(*out)->applied_height,
 			     (unsigned long long)min_height);
 		fc_wire_free(&(*out)->base);

@@ -195,6 +195,9 @@ static void test_apply_chain(void **state)
 	assert_int_equal(fc_chaincfg_config(c1)->storage.n_replicas, 2);
 	assert_string_equal(fc_policy_text(fc_chaincfg_policy_for(c1, "smallbank")),
 			    "AND(Org1,Org2)");
+	/* the write quorum is not part of the replica set */
+	assert_true(fc_chaincfg_same_storage(cfg, fc_chaincfg_config(c1)));
+	assert_true(fc_chaincfg_same_storage(fc_chaincfg_config(gen), fc_chaincfg_config(c1)));
 
 	/* seq 2: a third replica, a new shard map, policies replaced */
 	ctx_init(&c, 2);
@@ -240,6 +243,8 @@ static void test_apply_chain(void **state)
 	assert_null(fc_chaincfg_config(c3)->orgs[2].ca_cert);
 	assert_non_null(fc_chaincfg_config(c3)->orgs[0].ca_cert); /* same CA: kept */
 	assert_int_equal(fc_chaincfg_shard_version(c3), 4);
+	assert_false(fc_chaincfg_same_storage(fc_chaincfg_config(c1), fc_chaincfg_config(c2)));
+	assert_true(fc_chaincfg_same_storage(fc_chaincfg_config(c2), fc_chaincfg_config(c3)));
 
 	/* snapshots outlive their predecessors */
 	fc_chaincfg_unref(c1);
