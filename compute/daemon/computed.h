@@ -230,6 +230,21 @@ struct cd_gw {
 	struct cd_gw_job *head, *tail;
 };
 
+/* The compute registry as this server last saw it (peers.c): mu guards
+ * everything but th and running (start/stop only). Initialised with the
+ * server (cd_peers_init), its thread run by cd_peers_start/stop. */
+struct cd_peer_ent;
+struct cd_peers {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	int running, stop;
+	struct cd_peer_ent *ents; /* the last answer of the registry */
+	size_t n;
+	uint64_t known_ms; /* when the registry last answered; 0 never */
+	unsigned rr;
+};
+
 struct cd_server {
 	const struct fc_config *cfg;
 	struct cd_self self;
@@ -303,6 +318,7 @@ struct cd_server {
 	pthread_t member_th, v1_th, v2_th, events_th;
 	int threads_started;
 	struct cd_gw gw;
+	struct cd_peers peers;
 	struct cd_metrics m;
 	char errmsg[FC_ERRMSG_LEN];
 };
@@ -364,12 +380,15 @@ void cd_sc_unref(struct cd_sc *x);
  * and forgets the registry. cd_peers_pick fills out[0..max) with the
  * candidates of org, best first (*from_registry: 1 when they come from the
  * registry, 0 from the file); cd_peers_busy counts a request sent (+1) or
- * answered (-1) to p. Thread-safe. */
+ * answered (-1) to p. Thread-safe. cd_peers_init/fini make and free the
+ * lock and what the registry holds (with the server). */
+void cd_peers_init(struct cd_server *s);
+void cd_peers_fini(struct cd_server *s);
 int cd_peers_start(struct cd_server *s, char *errmsg);
-void cd_peers_stop(void);
+void cd_peers_stop(struct cd_server *s);
 size_t cd_peers_pick(struct cd_server *s, const char *org, struct cd_peer *out, size_t max,
 		     int *from_registry);
-void cd_peers_busy(const struct cd_peer *p, int delta);
+void cd_peers_busy(struct cd_server *s, const struct cd_peer *p, int delta);
 
 /* link.c: the orderer side (member, v1, v2, events threads). */
 int cd_link_start(struct cd_server *s, char *errmsg);

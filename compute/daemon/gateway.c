@@ -243,11 +243,11 @@ static int ask_org(struct cd_server *s, const char *org, const Flexchain__Propos
 		int fatal = 0;
 		char e[FC_ERRMSG_LEN] = "";
 
-		cd_peers_busy(n, 1);
+		cd_peers_busy(s, n, 1);
 		rc = cd_connpool_call(
 		    s->gw.pool, n->host, n->port, &m, CONNECT_MS,
 		    left < ENDORSE_TIMEOUT_MS ? (unsigned)left : ENDORSE_TIMEOUT_MS, &r, NULL, e);
-		cd_peers_busy(n, -1);
+		cd_peers_busy(s, n, -1);
 		if (rc == FC_OK && r->body_case == FLEXCHAIN__CONTROL_MESSAGE__BODY_ENDORSE_REPLY)
 			rep = r->endorse_reply;
 		if (rc == FC_OK && !rep) {

@@ -750,7 +750,7 @@ void cd_link_join(struct cd_server *s)
 	if (s->threads_started >= 4)
 		pthread_join(s->events_th, NULL);
 	if (s->threads_started >= 5)
-		cd_peers_stop();
+		cd_peers_stop(s);
 	s->threads_started = 0;
 	lists[0] = s->v1_head;
 	lists[1] = s->v2_head;

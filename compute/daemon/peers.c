@@ -13,8 +13,7 @@
  * names no server of the organisation, the configuration file's compute
  * servers of that organisation are the candidates.
  *
- * Per process, like the gateway's connection pool: a process runs one
- * compute server. */
+ * The registry copy is the server's (struct cd_peers in computed.h). */
 #include <string.h>
 
 #include "computed.h"
@@ -27,28 +26,17 @@
 #define PEERS_QUERY_MS 1500u
 #define PEERS_STALE_MS 10000u
 
-struct ent {
+struct cd_peer_ent {
 	struct cd_peer p;
 	int draining;
 	unsigned inflight; /* endorsement requests sent and not answered */
 };
 
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int running, stop;
-	struct ent *ents; /* the last answer of the registry */
-	size_t n;
-	uint64_t known_ms; /* when the registry last answered; 0 never */
-	unsigned rr;
-} pr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-
 /* Replaces the registry copy with list (mu held), keeping the in-flight
  * counts of servers still listed. */
-static int replace(const struct fc_compute_info *list, size_t n)
+static int replace(struct cd_peers *pr, const struct fc_compute_info *list, size_t n)
 {
-	struct ent *e = fc_calloc(n ? n : 1, sizeof *e);
+	struct cd_peer_ent *e = fc_calloc(n ? n : 1, sizeof *e);
 	size_t live = 0, before = 0;
 
 	if (!e)
@@ -60,39 +48,40 @@ static int replace(const struct fc_compute_info *list, size_t n)
 		e[i].p.port = list[i].port;
 		e[i].draining = list[i].draining;
 		live += !list[i].draining && list[i].port != 0;
-		for (size_t k = 0; k < pr.n; k++)
-			if (strcmp(pr.ents[k].p.id, e[i].p.id) == 0)
-				e[i].inflight = pr.ents[k].inflight;
+		for (size_t k = 0; k < pr->n; k++)
+			if (strcmp(pr->ents[k].p.id, e[i].p.id) == 0)
+				e[i].inflight = pr->ents[k].inflight;
 	}
-	for (size_t k = 0; k < pr.n; k++)
-		before += !pr.ents[k].draining && pr.ents[k].p.port != 0;
-	if (live != before || !pr.known_ms)
+	for (size_t k = 0; k < pr->n; k++)
+		before += !pr->ents[k].draining && pr->ents[k].p.port != 0;
+	if (live != before || !pr->known_ms)
 		fc_log(FC_LOG_INFO, COMP, "compute servers in the registry", "live=%zu listed=%zu",
 		       live, n);
-	fc_free(pr.ents);
-	pr.ents = e;
-	pr.n = n;
-	pr.known_ms = cd_now_ms();
+	fc_free(pr->ents);
+	pr->ents = e;
+	pr->n = n;
+	pr->known_ms = cd_now_ms();
 	return FC_OK;
 }
 
 static void *peers_main(void *arg)
 {
 	struct cd_server *s = arg;
+	struct cd_peers *pr = &s->peers;
 
-	pthread_mutex_lock(&pr.mu);
-	while (!pr.stop && !atomic_load(&s->stop)) {
+	pthread_mutex_lock(&pr->mu);
+	while (!pr->stop && !atomic_load(&s->stop)) {
 		struct fc_compute_info *list = NULL;
 		size_t n = 0;
 		char err[FC_ERRMSG_LEN] = "";
 		struct timespec until;
 		int rc;
 
-		pthread_mutex_unlock(&pr.mu);
+		pthread_mutex_unlock(&pr->mu);
 		rc = fc_discover_compute(s->cfg, PEERS_QUERY_MS, &list, &n, err);
-		pthread_mutex_lock(&pr.mu);
+		pthread_mutex_lock(&pr->mu);
 		if (rc == FC_OK)
-			rc = replace(list, n);
+			rc = replace(pr, list, n);
 		if (rc != FC_OK)
 			fc_log(FC_LOG_DEBUG, COMP, "compute registry unknown", "reason=\"%s\"", err);
 		fc_free(list);
@@ -103,40 +92,58 @@ static void *peers_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		if (!pr.stop)
-			pthread_cond_timedwait(&pr.cv, &pr.mu, &until);
+		if (!pr->stop)
+			pthread_cond_timedwait(&pr->cv, &pr->mu, &until);
 	}
-	pthread_mutex_unlock(&pr.mu);
+	pthread_mutex_unlock(&pr->mu);
 	return NULL;
+}
+
+void cd_peers_init(struct cd_server *s)
+{
+	pthread_mutex_init(&s->peers.mu, NULL);
+	pthread_cond_init(&s->peers.cv, NULL);
+}
+
+void cd_peers_fini(struct cd_server *s)
+{
+	fc_free(s->peers.ents);
+	s->peers.ents = NULL;
+	pthread_cond_destroy(&s->peers.cv);
+	pthread_mutex_destroy(&s->peers.mu);
 }
 
 int cd_peers_start(struct cd_server *s, char *errmsg)
 {
-	pthread_mutex_lock(&pr.mu);
-	pr.stop = 0;
-	pthread_mutex_unlock(&pr.mu);
-	if (pthread_create(&pr.th, NULL, peers_main, s) != 0)
+	struct cd_peers *pr = &s->peers;
+
+	pthread_mutex_lock(&pr->mu);
+	pr->stop = 0;
+	pthread_mutex_unlock(&pr->mu);
+	if (pthread_create(&pr->th, NULL, peers_main, s) != 0)
 		return fc_errf(errmsg, FC_EIO, "compute registry thread");
-	pr.running = 1;
+	pr->running = 1;
 	return FC_OK;
 }
 
-void cd_peers_stop(void)
+void cd_peers_stop(struct cd_server *s)
 {
-	if (pr.running) {
-		pthread_mutex_lock(&pr.mu);
-		pr.stop = 1;
-		pthread_cond_broadcast(&pr.cv);
-		pthread_mutex_unlock(&pr.mu);
-		pthread_join(pr.th, NULL);
-		pr.running = 0;
+	struct cd_peers *pr = &s->peers;
+
+	if (pr->running) {
+		pthread_mutex_lock(&pr->mu);
+		pr->stop = 1;
+		pthread_cond_broadcast(&pr->cv);
+		pthread_mutex_unlock(&pr->mu);
+		pthread_join(pr->th, NULL);
+		pr->running = 0;
 	}
-	pthread_mutex_lock(&pr.mu);
-	fc_free(pr.ents);
-	pr.ents = NULL;
-	pr.n = 0;
-	pr.known_ms = 0;
-	pthread_mutex_unlock(&pr.mu);
+	pthread_mutex_lock(&pr->mu);
+	fc_free(pr->ents);
+	pr->ents = NULL;
+	pr->n = 0;
+	pr->known_ms = 0;
+	pthread_mutex_unlock(&pr->mu);
 }
 
 /* The configuration file's servers of org but self, from a rotating start. */
@@ -167,13 +174,15 @@ size_t cd_peers_pick(struct cd_server *s, const char *org, struct cd_peer *out, 
 	size_t idx[CD_PEERS_MAX], in[CD_PEERS_MAX], nc = 0, n = 0;
 	unsigned rot;
 
+	struct cd_peers *pr = &s->peers;
+
 	if (max > CD_PEERS_MAX)
 		max = CD_PEERS_MAX;
-	pthread_mutex_lock(&pr.mu);
-	rot = pr.rr++;
-	if (pr.known_ms && cd_now_ms() - pr.known_ms < PEERS_STALE_MS) {
-		for (size_t i = 0; i < pr.n && nc < CD_PEERS_MAX; i++) {
-			const struct ent *e = &pr.ents[i];
+	pthread_mutex_lock(&pr->mu);
+	rot = pr->rr++;
+	if (pr->known_ms && cd_now_ms() - pr->known_ms < PEERS_STALE_MS) {
+		for (size_t i = 0; i < pr->n && nc < CD_PEERS_MAX; i++) {
+			const struct cd_peer_ent *e = &pr->ents[i];
 			if (!e->draining && e->p.port != 0 && strcmp(e->p.org, org) == 0 &&
 			    strcmp(e->p.id, s->self.id) != 0)
 				idx[nc++] = i;
@@ -183,16 +192,16 @@ size_t cd_peers_pick(struct cd_server *s, const char *org, struct cd_peer *out, 
 			in[k] = idx[(rot + k) % nc];
 		for (size_t k = 1; k < nc; k++) {
 			size_t v = in[k], j = k;
-			while (j > 0 && pr.ents[in[j - 1]].inflight > pr.ents[v].inflight) {
+			while (j > 0 && pr->ents[in[j - 1]].inflight > pr->ents[v].inflight) {
 				in[j] = in[j - 1];
 				j--;
 			}
 			in[j] = v;
 		}
 		for (size_t k = 0; k < nc && n < max; k++)
-			out[n++] = pr.ents[in[k]].p;
+			out[n++] = pr->ents[in[k]].p;
 	}
-	pthread_mutex_unlock(&pr.mu);
+	pthread_mutex_unlock(&pr->mu);
 	if (from_registry)
 		*from_registry = n > 0;
 	if (n == 0)
@@ -200,11 +209,13 @@ size_t cd_peers_pick(struct cd_server *s, const char *org, struct cd_peer *out, 
 	return n;
 }
 
-void cd_peers_busy(const struct cd_peer *p, int delta)
+void cd_peers_busy(struct cd_server *s, const struct cd_peer *p, int delta)
 {
-	pthread_mutex_lock(&pr.mu);
-	for (size_t i = 0; i < pr.n; i++) {
-		struct ent *e = &pr.ents[i];
+	struct cd_peers *pr = &s->peers;
+
+	pthread_mutex_lock(&pr->mu);
+	for (size_t i = 0; i < pr->n; i++) {
+		struct cd_peer_ent *e = &pr->ents[i];
 		if (strcmp(e->p.id, p->id) != 0)
 			continue;
 		if (delta > 0)
@@ -213,5 +224,5 @@ void cd_peers_busy(const struct cd_peer *p, int delta)
 			e->inflight--;
 		break;
 	}
-	pthread_mutex_unlock(&pr.mu);
+	pthread_mutex_unlock(&pr->mu);
 }

@@ -260,6 +260,7 @@ int cd_run(const struct fc_config *cfg, const struct cd_self *self, char *errmsg
 	s->self = *self;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	cd_peers_init(s);
 	srand((unsigned)(cd_now_ms() ^ (uint64_t)getpid()));
 	rc = fc_identity_load(cfg->crypto_dir, self->org, FC_IDENTITY_ROLE_COMPUTE, self->id,
 			      &s->cert, &s->key, errmsg);
@@ -349,6 +350,7 @@ out:
 	fc_crypto_castore_destroy(s->cs);
 	fc_crypto_key_free(s->key);
 	fc_crypto_cert_free(s->cert);
+	cd_peers_fini(s);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	fc_free(s);
